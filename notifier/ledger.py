@@ -1,0 +1,228 @@
+"""The ledger: one row per (user, local date), claimed before a send, completed after.
+
+Its primary key is the one-text-per-day promise: a second claim for the same user and
+date fails, whichever run or pod makes it. A second unique key stops two users who
+share a phone number from both being texted on one date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from notifier.db import ledger, suppressions, utc_now_naive
+
+
+class Status(StrEnum):
+    """Where a ledger row stands."""
+
+    CLAIMED = "claimed"
+    SENT = "sent"
+    REFUSED = "refused"
+    OPTED_OUT = "opted_out"
+
+
+class Claim(StrEnum):
+    """What came of trying to claim a (user, date)."""
+
+    CLAIMED = "claimed"
+    TAKEN = "already_claimed"
+    SHARED_PHONE = "shared_phone"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingClaim:
+    """A claim whose send may or may not have reached Twilio."""
+
+    user_id: int
+    local_date: date
+    phone_e164: str
+    claimed_at: datetime
+
+
+class Ledger:
+    """Reads and writes the notifier's own tables."""
+
+    def __init__(self, engine: Engine, run_id: str) -> None:
+        self.engine = engine
+        self.run_id = run_id
+
+    def claim(self, user_id: int, local_date: date, phone: str, rule: str) -> Claim:
+        """Take (user, date) for this run; only a CLAIMED answer allows a send."""
+        now = utc_now_naive()
+        row = {
+            "user_id": user_id,
+            "local_date": local_date,
+            "phone_e164": phone,
+            "rule": rule,
+            "status": Status.CLAIMED.value,
+            "attempts": 0,
+            "run_id": self.run_id,
+            "claimed_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(ledger.insert().values(**row))
+        except IntegrityError as error:
+            if "phone" in str(error.orig).lower():
+                return Claim.SHARED_PHONE
+            return Claim.TAKEN
+        return Claim.CLAIMED
+
+    def complete(
+        self,
+        user_id: int,
+        local_date: date,
+        status: Status,
+        *,
+        message_sid: str | None = None,
+        error_code: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        """Record how a claimed send ended."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                ledger.update()
+                .where(ledger.c.user_id == user_id, ledger.c.local_date == local_date)
+                .values(
+                    status=status.value,
+                    message_sid=message_sid,
+                    error_code=error_code,
+                    attempts=attempts,
+                    updated_at=utc_now_naive(),
+                )
+            )
+
+    def note_attempts(self, user_id: int, local_date: date, attempts: int) -> None:
+        """Keep a claim open but record how often it was tried."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                ledger.update()
+                .where(ledger.c.user_id == user_id, ledger.c.local_date == local_date)
+                .values(attempts=attempts, updated_at=utc_now_naive())
+            )
+
+    def release(self, user_id: int, local_date: date) -> None:
+        """Drop a claim whose send surely never reached Twilio, so it can be retried."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                ledger.delete().where(
+                    ledger.c.user_id == user_id,
+                    ledger.c.local_date == local_date,
+                    ledger.c.status == Status.CLAIMED.value,
+                )
+            )
+
+    def pending_claims(
+        self, older_than: datetime, shard_index: int, shard_count: int
+    ) -> list[PendingClaim]:
+        """Claims left open by a run that crashed or could not tell if it sent."""
+        query = (
+            sa.select(
+                ledger.c.user_id,
+                ledger.c.local_date,
+                ledger.c.phone_e164,
+                ledger.c.claimed_at,
+            )
+            .where(
+                ledger.c.status == Status.CLAIMED.value,
+                ledger.c.run_id != self.run_id,
+                ledger.c.claimed_at <= older_than,
+            )
+            .order_by(ledger.c.claimed_at)
+        )
+        if shard_count > 1:
+            query = query.where(ledger.c.user_id % shard_count == shard_index)
+        with self.engine.connect() as conn:
+            return [PendingClaim(*row) for row in conn.execute(query)]
+
+    def suppressed(self, conn: Connection, phones: Iterable[str]) -> set[str]:
+        """Which of these numbers must not be texted (the person replied STOP)."""
+        wanted = sorted(set(phones))
+        if not wanted:
+            return set()
+        query = sa.select(suppressions.c.phone_e164).where(
+            suppressions.c.phone_e164.in_(wanted), suppressions.c.lifted_at.is_(None)
+        )
+        return set(conn.execute(query).scalars())
+
+    def suppress(self, phone: str, user_id: int, reason: str, error_code: int) -> None:
+        """Stop texting a number until an operator lifts it."""
+        now = utc_now_naive()
+        with self.engine.begin() as conn:
+            lifted = conn.execute(
+                suppressions.update()
+                .where(suppressions.c.phone_e164 == phone)
+                .values(
+                    user_id=user_id,
+                    reason=reason,
+                    error_code=error_code,
+                    created_at=now,
+                    lifted_at=None,
+                )
+            )
+            if lifted.rowcount == 0:
+                conn.execute(
+                    suppressions.insert().values(
+                        phone_e164=phone,
+                        user_id=user_id,
+                        reason=reason,
+                        error_code=error_code,
+                        created_at=now,
+                    )
+                )
+
+
+def lift_suppression(engine: Engine, phone: str) -> bool:
+    """Allow texts to a suppressed number again; False when it was not suppressed."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            suppressions.update()
+            .where(
+                suppressions.c.phone_e164 == phone, suppressions.c.lifted_at.is_(None)
+            )
+            .values(lifted_at=utc_now_naive())
+        )
+    return result.rowcount > 0
+
+
+@contextmanager
+def run_lock(engine: Engine, name: str) -> Iterator[bool]:
+    """Hold a server-side named lock for the run, where the database has them.
+
+    Yields True when this run holds it (no other run of the same shard is live, so
+    every open claim is stale), False when another run holds it. SQLite has no
+    named locks: it always yields True and open claims age out by lease instead.
+    """
+    if engine.url.get_backend_name() != "mysql":
+        yield True
+        return
+    with engine.connect() as conn:
+        held = conn.execute(
+            sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}
+        ).scalar()
+        try:
+            yield held == 1
+        finally:
+            if held == 1:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+
+def lease_cutoff(engine: Engine, lease_seconds: float) -> datetime:
+    """Claims made before this instant are abandoned.
+
+    With MySQL's named lock held, any other run's open claim is abandoned at once;
+    elsewhere a claim is trusted to a live run for ``lease_seconds``.
+    """
+    now = utc_now_naive()
+    if engine.url.get_backend_name() == "mysql":
+        return now
+    return now - timedelta(seconds=lease_seconds)

@@ -1,0 +1,206 @@
+"""Settings from the environment, checked before anything is read or sent.
+
+Each secret setting may instead name a file holding it (``DB_PASSWORD_FILE``), the
+convention of official container images, so Kubernetes can mount Secrets as files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from notifier.errors import ConfigError
+from notifier.timewindow import SendWindow, resolve_zone
+
+FILE_SETTINGS = (
+    "DATABASE_URL",
+    "DB_PASSWORD",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+)
+TWILIO_API = "https://api.twilio.com"
+
+
+def _blank_is_unset(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_unset)]
+
+
+class Settings(BaseModel):
+    """Every setting the job reads, named as its environment variable in lowercase."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: SecretStr | None = None
+    db_host: OptionalText = None
+    db_port: int = Field(default=3306, ge=1, le=65535)
+    db_name: OptionalText = None
+    db_user: OptionalText = None
+    db_password: SecretStr | None = None
+    db_timezone: OptionalText = None
+
+    twilio_account_sid: OptionalText = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: OptionalText = None
+    twilio_messaging_service_sid: OptionalText = None
+    twilio_api_base_url: str = TWILIO_API
+    twilio_timeout: float = Field(default=10.0, gt=0, le=120)
+    twilio_max_mps: float = Field(default=10.0, gt=0)
+    twilio_max_in_flight: int = Field(default=4, ge=1, le=64)
+    twilio_max_attempts: int = Field(default=4, ge=1, le=10)
+
+    templates_dir: Path | None = None
+    send_window: SendWindow = SendWindow.parse("18:00-21:00")
+    default_time_zone: str = "UTC"
+    default_phone_region: OptionalText = None
+    sms_price_per_segment: Decimal = Field(default=Decimal("0.0083"), ge=0)
+    sms_price_currency: str = "USD"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] | None = None
+    heartbeat_file: Path | None = None
+    run_deadline_seconds: float = Field(default=3000.0, gt=0)
+    claim_lease_seconds: float = Field(default=900.0, ge=0)
+    dry_run: bool = False
+    shard_count: int = Field(default=1, ge=1)
+    job_completion_index: int = Field(default=0, ge=0)
+
+    @field_validator("send_window", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return SendWindow.parse(value) if isinstance(value, str) else value
+
+    @field_validator("default_time_zone", "db_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and resolve_zone(value) is None:
+            raise ValueError(f"{value!r} is not an IANA zone name or a UTC offset")
+        return value
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from phonenumbers import SUPPORTED_REGIONS
+
+        region = value.strip().upper()
+        if region not in SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a two-letter region code such as US")
+        return region
+
+    @field_validator("twilio_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local server)")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return _blank_is_unset(
+            value.strip().lower() if isinstance(value, str) else value
+        )
+
+    @property
+    def shard_index(self) -> int:
+        """This pod's share of users when run as an Indexed Job of SHARD_COUNT pods."""
+        return self.job_completion_index
+
+    def require_database(self) -> None:
+        """Fail with a ConfigError unless a database is configured."""
+        if self.database_url is not None:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("DB_HOST", self.db_host),
+                ("DB_NAME", self.db_name),
+                ("DB_USER", self.db_user),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} not set: set DATABASE_URL, or DB_HOST, "
+                "DB_NAME and DB_USER (and DB_PASSWORD)"
+            )
+
+    def require_twilio(self) -> None:
+        """Fail with a ConfigError unless Twilio credentials and a sender are set."""
+        missing = [
+            name
+            for name, value in (
+                ("TWILIO_ACCOUNT_SID", self.twilio_account_sid),
+                ("TWILIO_AUTH_TOKEN", self.twilio_auth_token),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} not set: needed to send texts")
+        if (self.twilio_from_number is None) == (
+            self.twilio_messaging_service_sid is None
+        ):
+            raise ConfigError(
+                "set exactly one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID"
+            )
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and check every setting; raise ConfigError naming the first bad one."""
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        env_name = name.upper()
+        value = _read_value(environ, env_name)
+        if value is not None:
+            values[name] = value
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+def _read_value(environ: Mapping[str, str], env_name: str) -> str | None:
+    value = environ.get(env_name)
+    if env_name not in FILE_SETTINGS:
+        return value
+
+    file_name = environ.get(f"{env_name}_FILE")
+    if file_name is None:
+        return value
+    if value is not None:
+        raise ConfigError(f"{env_name} and {env_name}_FILE are both set: keep one")
+    try:
+        return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as error:
+        raise ConfigError(
+            f"{env_name}_FILE: cannot read {file_name} ({error.strerror}): "
+            "mount the secret or fix the path"
+        ) from None
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors(include_url=False, include_input=False)[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message}; fix it in the environment"
