@@ -10,6 +10,7 @@ work="$(mktemp -d -t habit-notifier-smoke.XXXXXX)"
 storage=(--storage-driver vfs --root "$work/storage" --runroot "$work/run")
 base=localhost/habit-notifier-base:bookworm
 image=localhost/habit-notifier:smoke
+export PATH="$repo/.tools/venv/bin:$PATH"
 
 cleanup() {
     buildah "${storage[@]}" rm --all >/dev/null 2>&1 || true
@@ -30,16 +31,12 @@ ctr="$(buildah "${storage[@]}" from scratch)"
 buildah "${storage[@]}" add "$ctr" "$work/rootfs.tar" / >/dev/null
 buildah "${storage[@]}" commit --quiet --rm "$ctr" "$base" >/dev/null
 
-step "wheelhouse: locked wheels fetched on the host"
-python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
-    --no-deps --require-hashes --dest "$work/wheelhouse" \
-    -r "$repo/requirements.lock" -r "$repo/requirements-build.lock"
-
-step "image build"
-buildah "${storage[@]}" bud --quiet --isolation chroot --pull=never \
-    --build-arg BASE_IMAGE="$base" --build-arg PIP_INSTALL_OPTIONS=--no-index \
-    --build-context wheelhouse="$work/wheelhouse" \
-    --tag "$image" "$repo" >/dev/null
+step "image build with 'just build' (wheels fetched on the host)"
+(
+    cd "$repo"
+    BUILDAH_FLAGS="${storage[*]}" BUILDAH_ISOLATION=chroot BASE_IMAGE="$base" \
+        IMAGE_TAG=smoke WHEELHOUSE="$work/wheelhouse" just build
+)
 
 step "run the CLI in the image"
 ctr="$(buildah "${storage[@]}" from --pull-never "$image")"
