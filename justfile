@@ -208,7 +208,7 @@ _check-env ENV:
     #!/usr/bin/env bash
     set -euo pipefail
     if [[ ! "{{ ENV }}" =~ ^[a-z0-9-]+$ || ! -d "{{ overlays }}/{{ ENV }}" ]]; then
-        echo "unknown ENV '{{ ENV }}': choose one of: $(ls {{ overlays }})" >&2
+        echo "unknown ENV '{{ ENV }}': choose one of: $(ls -m {{ overlays }})" >&2
         exit 2
     fi
 
