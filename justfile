@@ -25,7 +25,7 @@ oldest_kubernetes := "1.31.0"
 newest_kubernetes := "1.37.0"
 
 # Tools installed by scripts/install-tools.sh come first, before anything on the host.
-export PATH := justfile_directory() / ".tools/venv/bin" + ":" + env("PATH")
+export PATH := justfile_directory() / ".tools/bin" + ":" + env("PATH")
 
 local_image := "localhost/" + image_name + ":" + image_tag
 overlays := "k8s/overlays"

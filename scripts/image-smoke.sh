@@ -10,7 +10,7 @@ work="$(mktemp -d -t habit-notifier-smoke.XXXXXX)"
 storage=(--storage-driver vfs --root "$work/storage" --runroot "$work/run")
 base=localhost/habit-notifier-base:bookworm
 image=localhost/habit-notifier:smoke
-export PATH="$repo/.tools/venv/bin:$PATH"
+export PATH="$repo/.tools/bin:$PATH"
 
 cleanup() {
     buildah "${storage[@]}" rm --all >/dev/null 2>&1 || true

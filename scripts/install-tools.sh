@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install every tool the justfile and the deploy tests need, from this repo's pins:
-# the Python-packaged CLIs (just, kubectl, checkov, ...) into .tools/venv, PyYAML into
-# the Python that runs pytest, and buildah + mmdebstrap from apt when they are missing.
+# the Python-packaged CLIs (just, kubectl, checkov, ...) into .tools/venv, linked from
+# .tools/bin; PyYAML into the Python that runs pytest; buildah and mmdebstrap from apt
+# when they are missing.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,12 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r "$repo/requirements-tools.txt"
+
+# Only the CLIs go on PATH (via .tools/bin), never the venv's own python3.
+mkdir -p "$repo/.tools/bin"
+for cli in just kubectl kubernetes-validate checkov hadolint yamllint uv; do
+    ln -sf "$venv/bin/$cli" "$repo/.tools/bin/$cli"
+done
 
 # The deploy tests parse rendered manifests; the core's dev extra has no YAML parser.
 "$python" -m pip install --quiet --disable-pip-version-check "PyYAML==6.0.4"
@@ -30,4 +37,4 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
-echo "install-tools: ready; put $venv/bin first on PATH or call $venv/bin/just"
+echo "install-tools: ready; run .tools/bin/just, or put $repo/.tools/bin first on PATH"

@@ -16,7 +16,7 @@ except ModuleNotFoundError as error:
     ) from error
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS_BIN = REPO / ".tools" / "venv" / "bin"
+TOOLS_BIN = REPO / ".tools" / "bin"
 OVERLAYS = sorted(path.name for path in (REPO / "k8s" / "overlays").iterdir())
 
 Manifest = dict[str, Any]
