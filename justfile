@@ -149,6 +149,20 @@ deploy ENV: (_check-env ENV)
         --namespace "$(just _overlay-namespace {{ ENV }})" \
         get cronjob habit-notifier --output wide
 
+# Create the ledger tables in ENV's database (a one-off Job; safe to repeat).
+db-init ENV: (_check-env ENV) (_confirm ENV "create the ledger tables")
+    #!/usr/bin/env bash
+    set -euo pipefail
+    name="habit-notifier-db-init-$(date +%s)"
+    just _kubectl {{ ENV }} create job "$name" --from=cronjob/habit-notifier \
+        --dry-run=client --output yaml \
+        | kubectl patch --local --filename - --type json --output yaml --patch \
+            '[{"op": "replace", "path": "/spec/template/spec/containers/0/args",
+               "value": ["db", "init"]}]' \
+        | just _kubectl {{ ENV }} create --filename -
+    just _kubectl {{ ENV }} wait --for=condition=complete --timeout=300s "job/$name"
+    just _kubectl {{ ENV }} logs "job/$name"
+
 # Start a run of ENV's job now instead of waiting for the schedule.
 run-now ENV: (_check-env ENV) (_confirm ENV "start a run now")
     just _kubectl {{ ENV }} create job --from=cronjob/habit-notifier "habit-notifier-manual-$(date +%s)"

@@ -20,20 +20,32 @@ import pytest
 from k8s_tools import REPO, TOOLS_BIN, container, one, parse_all, tool
 
 STAND_IN = textwrap.dedent(
-    """\
+    '''\
     #!{python}
     import hashlib, json, os, subprocess, sys
 
+    JOB_FROM_CRONJOB = """
+    apiVersion: batch/v1
+    kind: Job
+    metadata: {{name: habit-notifier-manual}}
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{{name: notifier, image: x, args: [run]}}]
+    """
+
     name = os.path.basename(sys.argv[0])
     args = sys.argv[1:]
-    if name == "kubectl" and (
-        args[:1] == ["kustomize"] or "--dry-run=client" in args
-    ):
+    local = args[:1] == ["kustomize"] or "--local" in args
+    if name == "kubectl" and (local or args[:2] == ["create", "secret"]):
         os.execv(os.environ["REAL_KUBECTL"], ["kubectl", *args])
     record = {{"tool": name, "args": args}}
-    if name == "kubectl" and "apply" in args:
+    if name == "kubectl" and "--filename" in args:
         source = args[args.index("--filename") + 1]
         record["applied"] = sys.stdin.read() if source == "-" else open(source).read()
+    if name == "kubectl" and "--from=cronjob/habit-notifier" in args:
+        print(JOB_FROM_CRONJOB)
     if name == "buildah" and "push" in args:
         digest = "sha256:" + hashlib.sha256(" ".join(args).encode()).hexdigest()
         with open(args[args.index("--digestfile") + 1], "w") as out:
@@ -44,7 +56,7 @@ STAND_IN = textwrap.dedent(
     if name == "kubectl" and "get" in args:
         print("NAME             SCHEDULE    SUSPEND   ACTIVE")
         print("habit-notifier   5 * * * *   False     0")
-    """
+    '''
 )
 
 
@@ -285,6 +297,26 @@ class TestDayToDay:
         assert result.returncode != 0
         assert "no value for TWILIO_AUTH_TOKEN" in result.stderr
         assert sandbox.applied() == []
+
+    def test_db_init_runs_the_cronjob_pod_with_db_init(self, sandbox: Sandbox) -> None:
+        """`db-init staging` creates a Job from the CronJob whose args are db init."""
+        result = sandbox.just("db-init", "staging")
+
+        assert result.returncode == 0, result.stderr
+        create = next(c for c in sandbox.calls("kubectl") if "applied" in c)
+        assert create["args"][:5] == [
+            "--context",
+            "habit-staging",
+            "--namespace",
+            "habit-notifier-staging",
+            "create",
+        ]
+        job = one(parse_all(create["applied"]), "Job")
+        assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+            "db",
+            "init",
+        ]
+        assert sandbox.calls("kubectl")[-1]["args"][4] == "logs"
 
     def test_run_now_creates_a_job_from_the_cronjob(self, sandbox: Sandbox) -> None:
         """`run-now staging` creates a one-off Job in the staging namespace."""
