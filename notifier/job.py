@@ -301,7 +301,13 @@ class _Run:
         recipient = Recipient(
             candidate.user_id, candidate.name, names.get(candidate.user_id, ())
         )
-        body = self.renderer.render(rule, recipient, candidate.group.days.local_date)
+        try:
+            body = self.renderer.render(
+                rule, recipient, candidate.group.days.local_date
+            )
+        except ConfigError:
+            self.skip(candidate.user_id, "render_failed")
+            return None
         if not body:
             self.skip(candidate.user_id, "empty_body")
             return None
