@@ -56,8 +56,9 @@ class LoopbackServer(ThreadingHTTPServer):
         self.fake = fake
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # A short poll keeps stop() quick; the default half second adds up in tests.
         self._thread = threading.Thread(
-            target=self.serve_forever, name="fake-twilio", daemon=True
+            target=self.serve_forever, args=(0.02,), name="fake-twilio", daemon=True
         )
 
     def track(self, connection: socket.socket, *, open_: bool) -> None:
