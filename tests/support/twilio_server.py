@@ -160,9 +160,9 @@ class FakeTwilio:
     def fail_next(
         self,
         n: int = 1,
-        *,
         status: int = 500,
         code: int = 20500,
+        *,
         message: str | None = None,
         retry_after: float | None = None,
     ) -> None:
@@ -175,6 +175,7 @@ class FakeTwilio:
         to: str,
         status: int = 400,
         code: int = 21610,
+        *,
         message: str | None = None,
     ) -> None:
         """Reject every valid send to ``to`` (by default as an opted-out number)."""
@@ -190,17 +191,20 @@ class FakeTwilio:
         self._arm(self._send_faults, n, _Fault(None, 0.0, after_create))
 
     def hang_next(
-        self, n: int = 1, *, seconds: float, after_create: bool = False
+        self, n: int = 1, seconds: float = 30.0, *, after_create: bool = False
     ) -> None:
-        """Stall the next ``n`` sends for ``seconds``, then close without answering."""
+        """Stall the next ``n`` sends for ``seconds``, then close without answering.
+
+        Pick ``seconds`` above the client's timeout; ``stop`` ends a stall early.
+        """
         self._arm(self._send_faults, n, _Fault(None, seconds, after_create))
 
     def fail_reads_next(
         self,
         n: int = 1,
-        *,
         status: int = 500,
         code: int = 20500,
+        *,
         message: str | None = None,
         retry_after: float | None = None,
     ) -> None:
@@ -209,7 +213,7 @@ class FakeTwilio:
         self._arm(self._read_faults, n, _Fault(reply))
 
     def fail_reads(
-        self, *, status: int = 503, code: int = 20503, message: str | None = None
+        self, status: int = 503, code: int = 20503, *, message: str | None = None
     ) -> None:
         """Answer every list or fetch request with an error until faults are cleared."""
         with self._lock:
