@@ -110,9 +110,7 @@ class Settings(BaseModel):
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
-        return _blank_is_unset(
-            value.strip().lower() if isinstance(value, str) else value
-        )
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def shard_index(self) -> int:

@@ -97,10 +97,9 @@ class TwilioTransport:
         cutoff = _aware(since) - _CLOCK_SKEW
         try:
             messages = client.messages.list(to=to, limit=_LOOKUP_LIMIT)
-        except TwilioRestException as error:
-            raise LookupFailed(
-                f"message lookup refused: twilio error {error.code}"
-            ) from None
+        except TwilioException as error:
+            reason = type(error).__name__
+            raise LookupFailed(f"message lookup failed: {reason}") from None
         except requests.RequestException as error:
             raise LookupFailed(
                 f"message lookup failed: {type(error).__name__}"

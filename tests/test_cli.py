@@ -104,9 +104,11 @@ def test_templates_check_shows_emoji_cost(tmp_path: Path) -> None:
     folder = tmp_path / "templates"
     shutil.copytree(default_templates_dir(), folder)
     (folder / "no_logs.txt.j2").write_text("🔥 " + "x" * 100)
-    result = runner.invoke(app, ["templates", "check"], env={"TEMPLATES_DIR": str(folder)})
+    result = runner.invoke(
+        app, ["templates", "check"], env={"TEMPLATES_DIR": str(folder)}
+    )
     assert result.exit_code == 0, result.output
-    assert "103 chars, UCS-2, 2 segment(s), 0.0166 USD" in result.output
+    assert "102 chars, UCS-2, 2 segment(s), 0.0166 USD" in result.output
 
 
 def test_templates_check_fails_on_broken_template(tmp_path: Path) -> None:
@@ -114,7 +116,9 @@ def test_templates_check_fails_on_broken_template(tmp_path: Path) -> None:
     folder = tmp_path / "templates"
     shutil.copytree(default_templates_dir(), folder)
     (folder / "streak_at_risk.txt.j2").write_text("{{ user.nickname }}")
-    result = runner.invoke(app, ["templates", "check"], env={"TEMPLATES_DIR": str(folder)})
+    result = runner.invoke(
+        app, ["templates", "check"], env={"TEMPLATES_DIR": str(folder)}
+    )
     assert result.exit_code == 3
     assert "PROBLEM" in result.output
     assert "nickname" in result.output
