@@ -1,4 +1,4 @@
-"""The main job end to end: a real MariaDB, the real twilio client, a loopback Twilio."""
+"""The main job end to end: real MariaDB, real twilio client, loopback Twilio."""
 
 from __future__ import annotations
 
