@@ -146,9 +146,9 @@ class _Run:
                 self._evaluate_and_send()
         except DBAPIError as error:
             raise database_failure(self.engine, error) from None
+        self.log.info("run.summary", **self.summary.fields())
         if self.fatal is not None:
             raise self.fatal
-        self.log.info("run.summary", **self.summary.fields())
         return self.summary
 
     def _settle_open_claims(self) -> None:
