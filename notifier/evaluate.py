@@ -20,7 +20,19 @@ from notifier.db import DbClock, habits, ledger, logs, users
 from notifier.timewindow import LocalDays, SendWindow, local_days, resolve_zone
 
 PAGE_SIZE = 2000
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH_TEXT = "1970-01-01 00:00:00"
+
+
+class _TextOrDateTime(sa.types.TypeDecorator[datetime]):
+    """A datetime that the database may hand back as text (COALESCE with a string)."""
+
+    impl = sa.types.DateTime
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        return value  # type: ignore[no-any-return]  # a datetime or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +109,10 @@ def page_query(
     oldest habit's creation, their latest log since local yesterday began, and
     the ledger's word on their local date."""
     days = group.days
+    # A habit with no creation time counts as old, so its owner is not "new".
+    oldest = sa.func.min(sa.func.coalesce(habits.c.created_at, _EPOCH_TEXT))
     first_habit_at = (
-        sa.select(sa.func.min(sa.func.coalesce(habits.c.created_at, _EPOCH)))
+        sa.select(sa.type_coerce(oldest, _TextOrDateTime()))
         .where(habits.c.user_id == users.c.id)
         .scalar_subquery()
     )

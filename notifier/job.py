@@ -146,9 +146,9 @@ class _Run:
                 self._evaluate_and_send()
         except DBAPIError as error:
             raise database_failure(self.engine, error) from None
+        self.log.info("run.summary", **self.summary.fields())
         if self.fatal is not None:
             raise self.fatal
-        self.log.info("run.summary", **self.summary.fields())
         return self.summary
 
     def _settle_open_claims(self) -> None:
@@ -301,7 +301,13 @@ class _Run:
         recipient = Recipient(
             candidate.user_id, candidate.name, names.get(candidate.user_id, ())
         )
-        body = self.renderer.render(rule, recipient, candidate.group.days.local_date)
+        try:
+            body = self.renderer.render(
+                rule, recipient, candidate.group.days.local_date
+            )
+        except ConfigError:
+            self.skip(candidate.user_id, "render_failed")
+            return None
         if not body:
             self.skip(candidate.user_id, "empty_body")
             return None
