@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_tools import REPO, TOOLS_BIN, container, one, parse_all, tool
+
+from tests.support.k8s import REPO, TOOLS_BIN, container, one, parse_all, tool
 
 STAND_IN = textwrap.dedent(
     '''\

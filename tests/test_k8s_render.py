@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from k8s_tools import (
+
+from tests.support.k8s import (
     OVERLAYS,
     REPO,
     Manifest,

@@ -15,7 +15,7 @@ except ModuleNotFoundError as error:
         "PyYAML is missing: run `bash scripts/install-tools.sh`"
     ) from error
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO / ".tools" / "bin"
 OVERLAYS = sorted(path.name for path in (REPO / "k8s" / "overlays").iterdir())
 
