@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Install every tool the justfile and the deploy tests need, from this repo's pins:
 # the Python-packaged CLIs (just, kubectl, checkov, ...) into .tools/venv, linked from
-# .tools/bin; PyYAML into the Python that runs pytest; buildah and mmdebstrap from apt
-# when they are missing.
+# .tools/bin; buildah and mmdebstrap from apt when they are missing.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,9 +19,6 @@ mkdir -p "$repo/.tools/bin"
 for cli in just kubectl kubernetes-validate checkov hadolint yamllint uv; do
     ln -sf "$venv/bin/$cli" "$repo/.tools/bin/$cli"
 done
-
-# The deploy tests parse rendered manifests; the core's dev extra has no YAML parser.
-"$python" -m pip install --quiet --disable-pip-version-check "PyYAML==6.0.4"
 
 missing=()
 for tool in buildah mmdebstrap; do
