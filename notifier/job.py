@@ -54,6 +54,7 @@ from notifier.timewindow import resolve_zone, zone_label
 
 _PAGE_RETRIES = 3
 _HEARTBEAT_EVERY = 5.0
+_WRITE_RETRY_DELAYS = (0.25, 1.0, 3.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +136,18 @@ class _Run:
         try:
             require_own_tables(self.engine)
             lock_name = f"habit-notifier:{self.shard.index}/{self.shard.count}"
-            with run_lock(self.engine, lock_name) as held:
+            with run_lock(self.engine, lock_name, self.run_id) as held:
                 if not held:
                     self.summary.another_run_active = True
                     self.log.warning(
                         "run.locked", reason="another run of this shard is active"
                     )
                     return self.summary
-                self._settle_open_claims()
-                self._evaluate_and_send()
+                try:
+                    self._settle_open_claims()
+                    self._evaluate_and_send()
+                except DBAPIError as error:
+                    self.lost_database(error)
         except DBAPIError as error:
             raise database_failure(self.engine, error) from None
         if self.fatal is not None:
@@ -232,6 +236,13 @@ class _Run:
 
     def stopping(self) -> bool:
         return self.stop.is_set() or time.monotonic() > self.deadline
+
+    def lost_database(self, error: DBAPIError) -> None:
+        """Once the run has begun, a lost database ends it as incomplete (RETRY):
+        open claims stay in the ledger for the next run to settle."""
+        self.summary.database_lost = True
+        self.stop.set()
+        self.log.error("db.lost", reason=str(error.orig)[:120])
 
     def _handle_page(self, page: list[Candidate], sender: _Sender | None) -> None:
         self.summary.add("users_scanned", len(page))
@@ -355,7 +366,11 @@ class _Sender:
         self.dispatcher = Dispatcher(
             run.transport,
             Pacer(settings.twilio_max_mps, run.stop),
-            RetryPolicy(max_attempts=settings.twilio_max_attempts),
+            RetryPolicy(
+                max_attempts=settings.twilio_max_attempts,
+                base_delay=settings.twilio_backoff_seconds,
+                max_delay=settings.twilio_backoff_max_seconds,
+            ),
             run.stop,
             run.deadline,
         )
@@ -391,7 +406,7 @@ class _Sender:
                 outgoing.rule.value,
             )
         except DBAPIError as error:
-            self._lost_database(error)
+            run.lost_database(error)
             run.summary.add("interrupted")
             return
         if claim is not Claim.CLAIMED:
@@ -419,9 +434,9 @@ class _Sender:
             "attempts": result.attempts,
         }
         try:
-            self._write_outcome(outgoing, result)
+            self._write_outcome_patiently(outgoing, result)
         except DBAPIError as error:
-            self._lost_database(error)
+            run.lost_database(error)
             run.summary.add("unresolved")
             run.log.error("send.unrecorded", delivery=result.delivery.value, **fields)
             return
@@ -440,6 +455,29 @@ class _Sender:
         else:
             run.summary.add("unresolved")
             run.log.error("send.unknown", reason=result.reason, **fields)
+
+    def _write_outcome_patiently(
+        self, outgoing: Outgoing, result: DeliveryResult
+    ) -> None:
+        """Record the outcome, waiting out a brief loss of the database.
+
+        Once a text has gone out, its row must say so, or the next run has to ask
+        Twilio. Every write here is idempotent, so repeating one is safe; stopping
+        the run does not cut the waits short, because recording is what a stop
+        waits for.
+        """
+        for delay in _WRITE_RETRY_DELAYS:
+            try:
+                self._write_outcome(outgoing, result)
+                return
+            except sa.exc.OperationalError as error:
+                self.run.log.warning(
+                    "db.write_retry",
+                    user_id=outgoing.user_id,
+                    reason=str(error.orig)[:120],
+                )
+                time.sleep(delay)
+        self._write_outcome(outgoing, result)
 
     def _write_outcome(self, outgoing: Outgoing, result: DeliveryResult) -> None:
         ledger = self.run.ledger
@@ -472,9 +510,3 @@ class _Sender:
             ledger.release(*key)
         else:
             ledger.note_attempts(*key, result.attempts)
-
-    def _lost_database(self, error: DBAPIError) -> None:
-        run = self.run
-        run.summary.database_lost = True
-        run.stop.set()
-        run.log.error("db.lost", reason=str(error.orig)[:120])
