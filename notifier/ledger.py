@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from notifier.db import ledger, suppressions, utc_now_naive
 
@@ -45,6 +45,7 @@ class PendingClaim:
     local_date: date
     phone_e164: str
     claimed_at: datetime
+    run_id: str
 
 
 class Ledger:
@@ -124,13 +125,18 @@ class Ledger:
     def pending_claims(
         self, older_than: datetime, shard_index: int, shard_count: int
     ) -> list[PendingClaim]:
-        """Claims left open by a run that crashed or could not tell if it sent."""
+        """Claims left open by a run that crashed or could not tell if it sent.
+
+        Claims of a run still alive (holding its ``run_alive_lock``) are left out:
+        that run may be sending them right now.
+        """
         query = (
             sa.select(
                 ledger.c.user_id,
                 ledger.c.local_date,
                 ledger.c.phone_e164,
                 ledger.c.claimed_at,
+                ledger.c.run_id,
             )
             .where(
                 ledger.c.status == Status.CLAIMED.value,
@@ -142,7 +148,9 @@ class Ledger:
         if shard_count > 1:
             query = query.where(ledger.c.user_id % shard_count == shard_index)
         with self.engine.connect() as conn:
-            return [PendingClaim(*row) for row in conn.execute(query)]
+            claims = [PendingClaim(*row) for row in conn.execute(query)]
+            alive = _live_runs(conn, {claim.run_id for claim in claims})
+        return [claim for claim in claims if claim.run_id not in alive]
 
     def suppressed(self, conn: Connection, phones: Iterable[str]) -> set[str]:
         """Which of these numbers must not be texted (the person replied STOP)."""
@@ -194,13 +202,21 @@ def lift_suppression(engine: Engine, phone: str) -> bool:
     return result.rowcount > 0
 
 
+def run_alive_lock(run_id: str) -> str:
+    """The named lock a run holds while it lives, so others leave its claims be."""
+    return f"habit-notifier:run:{run_id}"
+
+
 @contextmanager
-def run_lock(engine: Engine, name: str) -> Iterator[bool]:
+def run_lock(engine: Engine, name: str, run_id: str) -> Iterator[bool]:
     """Hold a server-side named lock for the run, where the database has them.
 
-    Yields True when this run holds it (no other run of the same shard is live, so
-    every open claim is stale), False when another run holds it. SQLite has no
-    named locks: it always yields True and open claims age out by lease instead.
+    Yields True when this run holds ``name`` (no other run of the same shard is
+    live), False when another run holds it. While it runs, the run also holds
+    ``run_alive_lock(run_id)``: a run started with other shard settings takes
+    another ``name``, and that lock is how it tells this run's open claims from
+    those of a run that died. SQLite has no named locks: it always yields True and
+    open claims age out by lease instead.
     """
     if engine.url.get_backend_name() != "mysql":
         yield True
@@ -209,18 +225,44 @@ def run_lock(engine: Engine, name: str) -> Iterator[bool]:
         held = conn.execute(
             sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}
         ).scalar()
+        if held == 1:
+            conn.execute(
+                sa.text("SELECT GET_LOCK(:name, 0)"), {"name": run_alive_lock(run_id)}
+            )
         try:
             yield held == 1
         finally:
             if held == 1:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+                _release_locks(conn)
+
+
+def _release_locks(conn: Connection) -> None:
+    try:
+        conn.execute(sa.text("SELECT RELEASE_ALL_LOCKS()"))
+    except DBAPIError:
+        # The connection is gone, and with it the locks: the server frees a dead
+        # session's locks itself, so there is nothing left to release.
+        conn.invalidate()
+
+
+def _live_runs(conn: Connection, run_ids: Iterable[str]) -> set[str]:
+    if conn.engine.url.get_backend_name() != "mysql":
+        return set()
+    statement = sa.text("SELECT IS_USED_LOCK(:name)")
+    return {
+        run_id
+        for run_id in run_ids
+        if conn.execute(statement, {"name": run_alive_lock(run_id)}).scalar()
+        is not None
+    }
 
 
 def lease_cutoff(engine: Engine, lease_seconds: float) -> datetime:
     """Claims made before this instant are abandoned.
 
-    With MySQL's named lock held, any other run's open claim is abandoned at once;
-    elsewhere a claim is trusted to a live run for ``lease_seconds``.
+    With MySQL, a claim is abandoned as soon as its run no longer holds its
+    ``run_alive_lock``; elsewhere a claim is trusted to a live run for
+    ``lease_seconds``.
     """
     now = utc_now_naive()
     if engine.url.get_backend_name() == "mysql":
