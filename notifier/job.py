@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -55,6 +55,8 @@ from notifier.timewindow import resolve_zone, zone_label
 _PAGE_RETRIES = 3
 _HEARTBEAT_EVERY = 5.0
 _WRITE_RETRY_DELAYS = (0.25, 1.0, 3.0)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,11 +401,14 @@ class _Sender:
             run.summary.add("interrupted")
             return
         try:
-            claim = run.ledger.claim(
+            claim = self._patiently(
                 outgoing.user_id,
-                outgoing.local_date,
-                outgoing.phone,
-                outgoing.rule.value,
+                lambda: run.ledger.claim(
+                    outgoing.user_id,
+                    outgoing.local_date,
+                    outgoing.phone,
+                    outgoing.rule.value,
+                ),
             )
         except DBAPIError as error:
             run.lost_database(error)
@@ -434,7 +439,9 @@ class _Sender:
             "attempts": result.attempts,
         }
         try:
-            self._write_outcome_patiently(outgoing, result)
+            self._patiently(
+                outgoing.user_id, lambda: self._write_outcome(outgoing, result)
+            )
         except DBAPIError as error:
             run.lost_database(error)
             run.summary.add("unresolved")
@@ -456,28 +463,23 @@ class _Sender:
             run.summary.add("unresolved")
             run.log.error("send.unknown", reason=result.reason, **fields)
 
-    def _write_outcome_patiently(
-        self, outgoing: Outgoing, result: DeliveryResult
-    ) -> None:
-        """Record the outcome, waiting out a brief loss of the database.
+    def _patiently(self, user_id: int, write: Callable[[], _T]) -> _T:
+        """Make a ledger write, waiting out a brief loss of the database.
 
         Once a text has gone out, its row must say so, or the next run has to ask
-        Twilio. Every write here is idempotent, so repeating one is safe; stopping
-        the run does not cut the waits short, because recording is what a stop
-        waits for.
+        Twilio. Every write here may be repeated safely (a repeated claim finds
+        its own row); stopping the run does not cut the waits short, because
+        recording is what a stop waits for.
         """
         for delay in _WRITE_RETRY_DELAYS:
             try:
-                self._write_outcome(outgoing, result)
-                return
+                return write()
             except sa.exc.OperationalError as error:
                 self.run.log.warning(
-                    "db.write_retry",
-                    user_id=outgoing.user_id,
-                    reason=str(error.orig)[:120],
+                    "db.write_retry", user_id=user_id, reason=str(error.orig)[:120]
                 )
                 time.sleep(delay)
-        self._write_outcome(outgoing, result)
+        return write()
 
     def _write_outcome(self, outgoing: Outgoing, result: DeliveryResult) -> None:
         ledger = self.run.ledger

@@ -73,10 +73,22 @@ class Ledger:
             with self.engine.begin() as conn:
                 conn.execute(ledger.insert().values(**row))
         except IntegrityError as error:
+            if self._holds(user_id, local_date):
+                # A retried claim whose first try committed unseen: it is ours.
+                return Claim.CLAIMED
             if "phone" in str(error.orig).lower():
                 return Claim.SHARED_PHONE
             return Claim.TAKEN
         return Claim.CLAIMED
+
+    def _holds(self, user_id: int, local_date: date) -> bool:
+        query = sa.select(ledger.c.run_id).where(
+            ledger.c.user_id == user_id,
+            ledger.c.local_date == local_date,
+            ledger.c.status == Status.CLAIMED.value,
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar() == self.run_id
 
     def complete(
         self,
