@@ -33,7 +33,14 @@ from notifier.evaluate import (
     to_candidates,
     zone_groups,
 )
-from notifier.ledger import Claim, Ledger, Status, lease_cutoff, run_lock
+from notifier.ledger import (
+    Claim,
+    Ledger,
+    Status,
+    lease_cutoff,
+    run_lock,
+    shard_lock_name,
+)
 from notifier.logs import get_logger
 from notifier.phones import mask_phone, normalize_phone
 from notifier.rules import NotDue, Rule, decide
@@ -137,7 +144,9 @@ class _Run:
         self._beat(force=True)
         try:
             require_own_tables(self.engine)
-            lock_name = f"habit-notifier:{self.shard.index}/{self.shard.count}"
+            lock_name = shard_lock_name(
+                self.engine.url.database, self.shard.index, self.shard.count
+            )
             with run_lock(self.engine, lock_name, self.run_id) as held:
                 if not held:
                     self.summary.another_run_active = True

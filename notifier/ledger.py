@@ -7,6 +7,7 @@ share a phone number from both being texted on one date.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -212,6 +213,18 @@ def lift_suppression(engine: Engine, phone: str) -> bool:
             .values(lifted_at=utc_now_naive())
         )
     return result.rowcount > 0
+
+
+def shard_lock_name(database: str | None, shard_index: int, shard_count: int) -> str:
+    """The named lock one shard's runs take, unique to the database.
+
+    A server's named locks are shared by all its databases, so the name carries a
+    digest of the database name: runs against staging and production on one
+    server must not hold each other back. The digest keeps the name within the
+    server's 64-character limit.
+    """
+    digest = hashlib.sha256((database or "").encode()).hexdigest()[:16]
+    return f"habit-notifier:{digest}:{shard_index}/{shard_count}"
 
 
 def run_alive_lock(run_id: str) -> str:
