@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 
 from notifier.db import make_engine
-from notifier.ledger import Claim, Ledger
+from notifier.ledger import Claim, Ledger, shard_lock_name
 from notifier.settings import load_settings
 from tests.support.appdb import AppDatabase
 from tests.support.people import phone_for
@@ -138,6 +138,25 @@ class TestTwoRuns:
         assert posts_meanwhile <= 6
         assert texts_per_user(fake_twilio, users) == dict.fromkeys(users, 1)
         assert sends_per_user(fake_twilio, users) == dict.fromkeys(users, 1)
+
+    @pytest.mark.parametrize("same_database", [True, False], ids=["ours", "other"])
+    def test_the_shard_lock_belongs_to_one_database(
+        self, app_db: AppDatabase, fake_twilio: FakeTwilio, same_database: bool
+    ) -> None:
+        """A run whose shard lock is held stands aside (exit 0, no request); a
+        lock held for another database on the same server does not stop it."""
+        users = (1, 2)
+        env = prepare(app_db, fake_twilio, due_people(2))
+        name = shard_lock_name(app_db.name if same_database else "other", 0, 1)
+
+        with app_db.connect() as holder, holder.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 0)", (name,))
+            result = invoke(env)
+
+        assert result.exit_code == 0, result.output
+        expected = 0 if same_database else 1
+        assert texts_per_user(fake_twilio, users) == dict.fromkeys(users, expected)
+        assert ('"event": "run.locked"' in result.output) is same_database
 
     def test_runs_with_different_shard_settings_never_double_text(
         self, app_db: AppDatabase, fake_twilio: FakeTwilio
