@@ -31,7 +31,12 @@ class _TextOrDateTime(sa.types.TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if isinstance(value, str):
-            return datetime.fromisoformat(value)
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                # A zero date ('0000-00-00 ...') is junk, not a time: read it
+                # like a missing one, as long ago.
+                return datetime.fromisoformat(_EPOCH_TEXT)
         return value  # type: ignore[no-any-return]  # a datetime or None
 
 

@@ -54,6 +54,8 @@ class Settings(BaseModel):
     twilio_max_mps: float = Field(default=10.0, gt=0)
     twilio_max_in_flight: int = Field(default=4, ge=1, le=64)
     twilio_max_attempts: int = Field(default=4, ge=1, le=10)
+    twilio_backoff_seconds: float = Field(default=0.5, gt=0, le=60)
+    twilio_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
 
     templates_dir: Path | None = None
     send_window: SendWindow = SendWindow.parse("18:00-21:00")

@@ -165,10 +165,15 @@ class FakeTwilio:
         *,
         message: str | None = None,
         retry_after: float | None = None,
+        after_create: bool = False,
     ) -> None:
-        """Answer the next ``n`` sends with an error document; nothing is created."""
+        """Answer the next ``n`` sends with an error document.
+
+        Nothing is created, unless ``after_create``: then the message is recorded
+        first, as when Twilio accepts a message and still answers 5xx.
+        """
         reply = error_reply(status, code, message, retry_after)
-        self._arm(self._send_faults, n, _Fault(reply))
+        self._arm(self._send_faults, n, _Fault(reply, 0.0, after_create))
 
     def fail_for(
         self,
