@@ -215,6 +215,8 @@ class _Run:
         finally:
             if sender is not None:
                 sender.close()
+            if self.stopping():
+                self.summary.stopped_early = True
 
     def _pages(self, group: ZoneGroup) -> Iterator[list[Candidate]]:
         after_id: int | None = None
@@ -239,7 +241,7 @@ class _Run:
                 reason = str(error.orig)[:120]
                 self.log.warning("db.page_retry", attempt=attempt + 1, reason=reason)
                 if self.stop.wait(2**attempt):
-                    break
+                    return None
         self.summary.database_lost = True
         self.log.error("db.lost", reason="the database did not answer a page query")
         self.stop.set()
@@ -465,6 +467,9 @@ class _Sender:
             run.log.warning(
                 f"send.{result.delivery.value}", code=result.error_code, **fields
             )
+        elif result.delivery is Delivery.NOT_SENT and result.attempts == 0:
+            run.summary.add("interrupted")
+            run.log.info("send.not_started", **fields)
         elif result.delivery is Delivery.NOT_SENT:
             run.summary.count("failed", str(result.error_code or result.reason))
             run.log.warning("send.failed", reason=result.reason, **fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -10,6 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from notifier.cli import app
+from notifier.errors import ExitCode
+from notifier.job import run_job
+from notifier.settings import load_settings
+from notifier.twilio_sms import TwilioTransport
 from tests.support.appdb import AppDatabase
 from tests.support.people import Person, load_people, local, notifier_env, phone_for
 from tests.support.twilio_server import FakeTwilio
@@ -252,3 +257,23 @@ def test_db_timezone_reads_local_datetimes(
 
     assert code == 0, output
     assert set(texts_by_user(fake_twilio)) == set(EXPECTED)
+
+
+def test_a_stopped_run_sends_nothing_and_asks_for_a_retry(
+    loaded: AppDatabase, fake_twilio: FakeTwilio
+) -> None:
+    """Stopped before its first page (SIGTERM at start): no text, exit RETRY."""
+    env = notifier_env(loaded, fake_twilio)
+    init_ledger(env)
+    settings = load_settings(env)
+    stop = threading.Event()
+    stop.set()
+
+    summary = run_job(
+        settings, TwilioTransport(settings), datetime.fromisoformat(NOW), stop=stop
+    )
+
+    assert summary.exit_code is ExitCode.RETRY
+    assert summary.stopped_early
+    assert fake_twilio.messages == []
+    assert ledger_rows(loaded) == []
