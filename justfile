@@ -194,7 +194,7 @@ secret ENV: (_check-env ENV)
     set -euo pipefail
     file="secrets/{{ ENV }}.env"
     if [[ ! -f "$file" ]]; then
-        echo "secret: $file is missing; see docs/deploy.md for its keys" >&2
+        echo "secret: $file is missing; see "Deploying" in README.md for its keys" >&2
         exit 1
     fi
     for key in DB_PASSWORD TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN; do
