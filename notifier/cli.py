@@ -18,7 +18,7 @@ import typer
 from notifier.errors import ExitCode, NotifierError
 
 if TYPE_CHECKING:
-    from notifier.job import Outgoing
+    from notifier.delivery import Outgoing
     from notifier.settings import Settings
 
 app = typer.Typer(

@@ -6,11 +6,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -20,8 +18,8 @@ from notifier.db import (
     database_failure,
     make_engine,
     require_own_tables,
-    utc_now_naive,
 )
+from notifier.delivery import Outgoing, SendPool
 from notifier.errors import ConfigError
 from notifier.evaluate import (
     PAGE_SIZE,
@@ -34,7 +32,6 @@ from notifier.evaluate import (
     zone_groups,
 )
 from notifier.ledger import (
-    Claim,
     Ledger,
     Status,
     lease_cutoff,
@@ -42,16 +39,10 @@ from notifier.ledger import (
     shard_lock_name,
 )
 from notifier.logs import get_logger
-from notifier.phones import mask_phone, normalize_phone
+from notifier.phones import normalize_phone
 from notifier.rules import NotDue, Rule, decide
 from notifier.sending import (
-    AccountRefused,
-    Delivery,
-    DeliveryResult,
-    Dispatcher,
     LookupFailed,
-    Pacer,
-    RetryPolicy,
     Transport,
 )
 from notifier.settings import Settings
@@ -61,21 +52,6 @@ from notifier.timewindow import resolve_zone, zone_label
 
 _PAGE_RETRIES = 3
 _HEARTBEAT_EVERY = 5.0
-_WRITE_RETRY_DELAYS = (0.25, 1.0, 3.0)
-
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A rendered text, ready to claim and send."""
-
-    user_id: int
-    local_date: date
-    rule: Rule
-    phone: str
-    body: str
-    zone: str
 
 
 def templates_dir(settings: Settings) -> Path:
@@ -204,7 +180,7 @@ class _Run:
                 conn, default_zone, self.settings.send_window, self.now
             )
 
-        sender = _Sender(self) if self.transport is not None else None
+        sender = SendPool(self) if self.transport is not None else None
         try:
             for group in groups:
                 for page in self._pages(group):
@@ -257,7 +233,7 @@ class _Run:
         self.stop.set()
         self.log.error("db.lost", reason=str(error.orig)[:120])
 
-    def _handle_page(self, page: list[Candidate], sender: _Sender | None) -> None:
+    def _handle_page(self, page: list[Candidate], sender: SendPool | None) -> None:
         self.summary.add("users_scanned", len(page))
         due = [item for item in map(self._screen, page) if item is not None]
         if not due:
@@ -367,162 +343,3 @@ class _Run:
             path.touch()
         except OSError as error:
             self.log.warning("heartbeat.failed", path=str(path), reason=error.strerror)
-
-
-class _Sender:
-    """Claims, sends and records texts on a bounded pool of threads."""
-
-    def __init__(self, run: _Run) -> None:
-        assert run.transport is not None
-        settings = run.settings
-        self.run = run
-        self.dispatcher = Dispatcher(
-            run.transport,
-            Pacer(settings.twilio_max_mps, run.stop),
-            RetryPolicy(
-                max_attempts=settings.twilio_max_attempts,
-                base_delay=settings.twilio_backoff_seconds,
-                max_delay=settings.twilio_backoff_max_seconds,
-            ),
-            run.stop,
-            run.deadline,
-        )
-        workers = settings.twilio_max_in_flight
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
-        self._slots = threading.BoundedSemaphore(workers * 64)
-
-    def submit(self, outgoing: Outgoing) -> None:
-        self._slots.acquire()
-        future = self._pool.submit(self._deliver, outgoing)
-        future.add_done_callback(self._done)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-    def _done(self, future: Future[None]) -> None:
-        self._slots.release()
-        error = future.exception()
-        if error is not None:
-            self.run.log.error("send.crashed", error=type(error).__name__)
-            self.run.summary.add("unresolved")
-
-    def _deliver(self, outgoing: Outgoing) -> None:
-        run = self.run
-        if run.stopping():
-            run.summary.add("interrupted")
-            return
-        try:
-            claim = self._patiently(
-                outgoing.user_id,
-                lambda: run.ledger.claim(
-                    outgoing.user_id,
-                    outgoing.local_date,
-                    outgoing.phone,
-                    outgoing.rule.value,
-                ),
-            )
-        except DBAPIError as error:
-            run.lost_database(error)
-            run.summary.add("interrupted")
-            return
-        if claim is not Claim.CLAIMED:
-            run.skip(outgoing.user_id, claim.value)
-            return
-
-        try:
-            result = self.dispatcher.deliver(
-                outgoing.phone, outgoing.body, utc_now_naive()
-            )
-        except AccountRefused as error:
-            run.fatal = error
-            run.stop.set()
-            run.ledger.release(outgoing.user_id, outgoing.local_date)
-            run.log.error("send.account_refused", user_id=outgoing.user_id)
-            return
-        self._record(outgoing, result)
-
-    def _record(self, outgoing: Outgoing, result: DeliveryResult) -> None:
-        run = self.run
-        fields = {
-            "user_id": outgoing.user_id,
-            "rule": outgoing.rule.value,
-            "to": mask_phone(outgoing.phone),
-            "attempts": result.attempts,
-        }
-        try:
-            self._patiently(
-                outgoing.user_id, lambda: self._write_outcome(outgoing, result)
-            )
-        except DBAPIError as error:
-            run.lost_database(error)
-            run.summary.add("unresolved")
-            run.log.error("send.unrecorded", delivery=result.delivery.value, **fields)
-            return
-
-        if result.delivery is Delivery.SENT:
-            run.summary.count("sent", outgoing.rule.value)
-            run.log.info("send.sent", sid=result.message_sid, **fields)
-        elif result.delivery in (Delivery.REFUSED, Delivery.OPTED_OUT):
-            run.summary.count("skipped", f"{result.delivery.value}_{result.error_code}")
-            run.log.warning(
-                f"send.{result.delivery.value}", code=result.error_code, **fields
-            )
-        elif result.delivery is Delivery.NOT_SENT and result.attempts == 0:
-            run.summary.add("interrupted")
-            run.log.info("send.not_started", **fields)
-        elif result.delivery is Delivery.NOT_SENT:
-            run.summary.count("failed", str(result.error_code or result.reason))
-            run.log.warning("send.failed", reason=result.reason, **fields)
-        else:
-            run.summary.add("unresolved")
-            run.log.error("send.unknown", reason=result.reason, **fields)
-
-    def _patiently(self, user_id: int, write: Callable[[], _T]) -> _T:
-        """Make a ledger write, waiting out a brief loss of the database.
-
-        Once a text has gone out, its row must say so, or the next run has to ask
-        Twilio. Every write here may be repeated safely (a repeated claim finds
-        its own row); stopping the run does not cut the waits short, because
-        recording is what a stop waits for.
-        """
-        for delay in _WRITE_RETRY_DELAYS:
-            try:
-                return write()
-            except sa.exc.OperationalError as error:
-                self.run.log.warning(
-                    "db.write_retry", user_id=user_id, reason=str(error.orig)[:120]
-                )
-                time.sleep(delay)
-        return write()
-
-    def _write_outcome(self, outgoing: Outgoing, result: DeliveryResult) -> None:
-        ledger = self.run.ledger
-        key = (outgoing.user_id, outgoing.local_date)
-        if result.delivery is Delivery.SENT:
-            ledger.complete(
-                *key,
-                Status.SENT,
-                message_sid=result.message_sid,
-                attempts=result.attempts,
-            )
-        elif result.delivery is Delivery.REFUSED:
-            ledger.complete(
-                *key,
-                Status.REFUSED,
-                error_code=result.error_code,
-                attempts=result.attempts,
-            )
-        elif result.delivery is Delivery.OPTED_OUT:
-            ledger.complete(
-                *key,
-                Status.OPTED_OUT,
-                error_code=result.error_code,
-                attempts=result.attempts,
-            )
-            ledger.suppress(
-                outgoing.phone, outgoing.user_id, "opted_out", result.error_code or 0
-            )
-        elif result.delivery is Delivery.NOT_SENT:
-            ledger.release(*key)
-        else:
-            ledger.note_attempts(*key, result.attempts)
