@@ -13,6 +13,7 @@ from bench.dataset import Dataset, habit_app, server_available
 from notifier.db import DbClock, init_own_tables
 from notifier.evaluate import Shard, page_query, to_candidates, zone_groups
 from notifier.job import Outgoing, run_job
+from notifier.logs import configure_logging
 from notifier.settings import load_settings
 from notifier.timewindow import SendWindow
 
@@ -104,5 +105,7 @@ class TestShards:
         def keep(outgoing: Outgoing) -> None:
             texted.append(outgoing.user_id)
 
-        run_job(load_settings(env), None, NOW, on_message=keep)
+        settings = load_settings(env)
+        configure_logging(settings)
+        run_job(settings, None, NOW, on_message=keep)
         return texted
