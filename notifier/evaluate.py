@@ -20,7 +20,24 @@ from notifier.db import DbClock, habits, ledger, logs, users
 from notifier.timewindow import LocalDays, SendWindow, local_days, resolve_zone
 
 PAGE_SIZE = 2000
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH_TEXT = "1970-01-01 00:00:00"
+
+
+class _TextOrDateTime(sa.types.TypeDecorator[datetime]):
+    """A datetime that the database may hand back as text (COALESCE with a string)."""
+
+    impl = sa.types.DateTime
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                # A zero date ('0000-00-00 ...') is junk, not a time: read it
+                # like a missing one, as long ago.
+                return datetime.fromisoformat(_EPOCH_TEXT)
+        return value  # type: ignore[no-any-return]  # a datetime or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +136,10 @@ def page_query(
     is older than local yesterday.
     """
     days = group.days
+    # A habit with no creation time counts as old, so its owner is not "new".
+    oldest = sa.func.min(sa.func.coalesce(habits.c.created_at, _EPOCH_TEXT))
     first_habit_at = (
-        sa.select(sa.func.min(sa.func.coalesce(habits.c.created_at, _EPOCH)))
+        sa.select(sa.type_coerce(oldest, _TextOrDateTime()))
         .where(habits.c.user_id == users.c.id)
         .scalar_subquery()
     )

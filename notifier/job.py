@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -33,7 +33,14 @@ from notifier.evaluate import (
     to_candidates,
     zone_groups,
 )
-from notifier.ledger import Claim, Ledger, Status, lease_cutoff, run_lock
+from notifier.ledger import (
+    Claim,
+    Ledger,
+    Status,
+    lease_cutoff,
+    run_lock,
+    shard_lock_name,
+)
 from notifier.logs import get_logger
 from notifier.phones import mask_phone, normalize_phone
 from notifier.rules import NotDue, Rule, decide
@@ -54,6 +61,9 @@ from notifier.timewindow import resolve_zone, zone_label
 
 _PAGE_RETRIES = 3
 _HEARTBEAT_EVERY = 5.0
+_WRITE_RETRY_DELAYS = (0.25, 1.0, 3.0)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,21 +144,26 @@ class _Run:
         self._beat(force=True)
         try:
             require_own_tables(self.engine)
-            lock_name = f"habit-notifier:{self.shard.index}/{self.shard.count}"
-            with run_lock(self.engine, lock_name) as held:
+            lock_name = shard_lock_name(
+                self.engine.url.database, self.shard.index, self.shard.count
+            )
+            with run_lock(self.engine, lock_name, self.run_id) as held:
                 if not held:
                     self.summary.another_run_active = True
                     self.log.warning(
                         "run.locked", reason="another run of this shard is active"
                     )
                     return self.summary
-                self._settle_open_claims()
-                self._evaluate_and_send()
+                try:
+                    self._settle_open_claims()
+                    self._evaluate_and_send()
+                except DBAPIError as error:
+                    self.lost_database(error)
         except DBAPIError as error:
             raise database_failure(self.engine, error) from None
+        self.log.info("run.summary", **self.summary.fields())
         if self.fatal is not None:
             raise self.fatal
-        self.log.info("run.summary", **self.summary.fields())
         return self.summary
 
     def _settle_open_claims(self) -> None:
@@ -200,6 +215,8 @@ class _Run:
         finally:
             if sender is not None:
                 sender.close()
+            if self.stopping():
+                self.summary.stopped_early = True
 
     def _pages(self, group: ZoneGroup) -> Iterator[list[Candidate]]:
         after_id: int | None = None
@@ -224,7 +241,7 @@ class _Run:
                 reason = str(error.orig)[:120]
                 self.log.warning("db.page_retry", attempt=attempt + 1, reason=reason)
                 if self.stop.wait(2**attempt):
-                    break
+                    return None
         self.summary.database_lost = True
         self.log.error("db.lost", reason="the database did not answer a page query")
         self.stop.set()
@@ -232,6 +249,13 @@ class _Run:
 
     def stopping(self) -> bool:
         return self.stop.is_set() or time.monotonic() > self.deadline
+
+    def lost_database(self, error: DBAPIError) -> None:
+        """Once the run has begun, a lost database ends it as incomplete (RETRY):
+        open claims stay in the ledger for the next run to settle."""
+        self.summary.database_lost = True
+        self.stop.set()
+        self.log.error("db.lost", reason=str(error.orig)[:120])
 
     def _handle_page(self, page: list[Candidate], sender: _Sender | None) -> None:
         self.summary.add("users_scanned", len(page))
@@ -301,7 +325,13 @@ class _Run:
         recipient = Recipient(
             candidate.user_id, candidate.name, names.get(candidate.user_id, ())
         )
-        body = self.renderer.render(rule, recipient, candidate.group.days.local_date)
+        try:
+            body = self.renderer.render(
+                rule, recipient, candidate.group.days.local_date
+            )
+        except ConfigError:
+            self.skip(candidate.user_id, "render_failed")
+            return None
         if not body:
             self.skip(candidate.user_id, "empty_body")
             return None
@@ -349,7 +379,11 @@ class _Sender:
         self.dispatcher = Dispatcher(
             run.transport,
             Pacer(settings.twilio_max_mps, run.stop),
-            RetryPolicy(max_attempts=settings.twilio_max_attempts),
+            RetryPolicy(
+                max_attempts=settings.twilio_max_attempts,
+                base_delay=settings.twilio_backoff_seconds,
+                max_delay=settings.twilio_backoff_max_seconds,
+            ),
             run.stop,
             run.deadline,
         )
@@ -378,14 +412,17 @@ class _Sender:
             run.summary.add("interrupted")
             return
         try:
-            claim = run.ledger.claim(
+            claim = self._patiently(
                 outgoing.user_id,
-                outgoing.local_date,
-                outgoing.phone,
-                outgoing.rule.value,
+                lambda: run.ledger.claim(
+                    outgoing.user_id,
+                    outgoing.local_date,
+                    outgoing.phone,
+                    outgoing.rule.value,
+                ),
             )
         except DBAPIError as error:
-            self._lost_database(error)
+            run.lost_database(error)
             run.summary.add("interrupted")
             return
         if claim is not Claim.CLAIMED:
@@ -413,9 +450,11 @@ class _Sender:
             "attempts": result.attempts,
         }
         try:
-            self._write_outcome(outgoing, result)
+            self._patiently(
+                outgoing.user_id, lambda: self._write_outcome(outgoing, result)
+            )
         except DBAPIError as error:
-            self._lost_database(error)
+            run.lost_database(error)
             run.summary.add("unresolved")
             run.log.error("send.unrecorded", delivery=result.delivery.value, **fields)
             return
@@ -428,12 +467,33 @@ class _Sender:
             run.log.warning(
                 f"send.{result.delivery.value}", code=result.error_code, **fields
             )
+        elif result.delivery is Delivery.NOT_SENT and result.attempts == 0:
+            run.summary.add("interrupted")
+            run.log.info("send.not_started", **fields)
         elif result.delivery is Delivery.NOT_SENT:
             run.summary.count("failed", str(result.error_code or result.reason))
             run.log.warning("send.failed", reason=result.reason, **fields)
         else:
             run.summary.add("unresolved")
             run.log.error("send.unknown", reason=result.reason, **fields)
+
+    def _patiently(self, user_id: int, write: Callable[[], _T]) -> _T:
+        """Make a ledger write, waiting out a brief loss of the database.
+
+        Once a text has gone out, its row must say so, or the next run has to ask
+        Twilio. Every write here may be repeated safely (a repeated claim finds
+        its own row); stopping the run does not cut the waits short, because
+        recording is what a stop waits for.
+        """
+        for delay in _WRITE_RETRY_DELAYS:
+            try:
+                return write()
+            except sa.exc.OperationalError as error:
+                self.run.log.warning(
+                    "db.write_retry", user_id=user_id, reason=str(error.orig)[:120]
+                )
+                time.sleep(delay)
+        return write()
 
     def _write_outcome(self, outgoing: Outgoing, result: DeliveryResult) -> None:
         ledger = self.run.ledger
@@ -466,9 +526,3 @@ class _Sender:
             ledger.release(*key)
         else:
             ledger.note_attempts(*key, result.attempts)
-
-    def _lost_database(self, error: DBAPIError) -> None:
-        run = self.run
-        run.summary.database_lost = True
-        run.stop.set()
-        run.log.error("db.lost", reason=str(error.orig)[:120])

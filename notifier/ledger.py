@@ -7,6 +7,7 @@ share a phone number from both being texted on one date.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from notifier.db import ledger, suppressions, utc_now_naive
 
@@ -45,6 +46,7 @@ class PendingClaim:
     local_date: date
     phone_e164: str
     claimed_at: datetime
+    run_id: str
 
 
 class Ledger:
@@ -72,10 +74,22 @@ class Ledger:
             with self.engine.begin() as conn:
                 conn.execute(ledger.insert().values(**row))
         except IntegrityError as error:
+            if self._holds(user_id, local_date):
+                # A retried claim whose first try committed unseen: it is ours.
+                return Claim.CLAIMED
             if "phone" in str(error.orig).lower():
                 return Claim.SHARED_PHONE
             return Claim.TAKEN
         return Claim.CLAIMED
+
+    def _holds(self, user_id: int, local_date: date) -> bool:
+        query = sa.select(ledger.c.run_id).where(
+            ledger.c.user_id == user_id,
+            ledger.c.local_date == local_date,
+            ledger.c.status == Status.CLAIMED.value,
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar() == self.run_id
 
     def complete(
         self,
@@ -124,13 +138,18 @@ class Ledger:
     def pending_claims(
         self, older_than: datetime, shard_index: int, shard_count: int
     ) -> list[PendingClaim]:
-        """Claims left open by a run that crashed or could not tell if it sent."""
+        """Claims left open by a run that crashed or could not tell if it sent.
+
+        Claims of a run still alive (holding its ``run_alive_lock``) are left out:
+        that run may be sending them right now.
+        """
         query = (
             sa.select(
                 ledger.c.user_id,
                 ledger.c.local_date,
                 ledger.c.phone_e164,
                 ledger.c.claimed_at,
+                ledger.c.run_id,
             )
             .where(
                 ledger.c.status == Status.CLAIMED.value,
@@ -142,7 +161,9 @@ class Ledger:
         if shard_count > 1:
             query = query.where(ledger.c.user_id % shard_count == shard_index)
         with self.engine.connect() as conn:
-            return [PendingClaim(*row) for row in conn.execute(query)]
+            claims = [PendingClaim(*row) for row in conn.execute(query)]
+            alive = _live_runs(conn, {claim.run_id for claim in claims})
+        return [claim for claim in claims if claim.run_id not in alive]
 
     def suppressed(self, conn: Connection, phones: Iterable[str]) -> set[str]:
         """Which of these numbers must not be texted (the person replied STOP)."""
@@ -194,13 +215,33 @@ def lift_suppression(engine: Engine, phone: str) -> bool:
     return result.rowcount > 0
 
 
+def shard_lock_name(database: str | None, shard_index: int, shard_count: int) -> str:
+    """The named lock one shard's runs take, unique to the database.
+
+    A server's named locks are shared by all its databases, so the name carries a
+    digest of the database name: runs against staging and production on one
+    server must not hold each other back. The digest keeps the name within the
+    server's 64-character limit.
+    """
+    digest = hashlib.sha256((database or "").encode()).hexdigest()[:16]
+    return f"habit-notifier:{digest}:{shard_index}/{shard_count}"
+
+
+def run_alive_lock(run_id: str) -> str:
+    """The named lock a run holds while it lives, so others leave its claims be."""
+    return f"habit-notifier:run:{run_id}"
+
+
 @contextmanager
-def run_lock(engine: Engine, name: str) -> Iterator[bool]:
+def run_lock(engine: Engine, name: str, run_id: str) -> Iterator[bool]:
     """Hold a server-side named lock for the run, where the database has them.
 
-    Yields True when this run holds it (no other run of the same shard is live, so
-    every open claim is stale), False when another run holds it. SQLite has no
-    named locks: it always yields True and open claims age out by lease instead.
+    Yields True when this run holds ``name`` (no other run of the same shard is
+    live), False when another run holds it. While it runs, the run also holds
+    ``run_alive_lock(run_id)``: a run started with other shard settings takes
+    another ``name``, and that lock is how it tells this run's open claims from
+    those of a run that died. SQLite has no named locks: it always yields True and
+    open claims age out by lease instead.
     """
     if engine.url.get_backend_name() != "mysql":
         yield True
@@ -209,18 +250,44 @@ def run_lock(engine: Engine, name: str) -> Iterator[bool]:
         held = conn.execute(
             sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}
         ).scalar()
+        if held == 1:
+            conn.execute(
+                sa.text("SELECT GET_LOCK(:name, 0)"), {"name": run_alive_lock(run_id)}
+            )
         try:
             yield held == 1
         finally:
             if held == 1:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+                _release_locks(conn)
+
+
+def _release_locks(conn: Connection) -> None:
+    try:
+        conn.execute(sa.text("SELECT RELEASE_ALL_LOCKS()"))
+    except DBAPIError:
+        # The connection is gone, and with it the locks: the server frees a dead
+        # session's locks itself, so there is nothing left to release.
+        conn.invalidate()
+
+
+def _live_runs(conn: Connection, run_ids: Iterable[str]) -> set[str]:
+    if conn.engine.url.get_backend_name() != "mysql":
+        return set()
+    statement = sa.text("SELECT IS_USED_LOCK(:name)")
+    return {
+        run_id
+        for run_id in run_ids
+        if conn.execute(statement, {"name": run_alive_lock(run_id)}).scalar()
+        is not None
+    }
 
 
 def lease_cutoff(engine: Engine, lease_seconds: float) -> datetime:
     """Claims made before this instant are abandoned.
 
-    With MySQL's named lock held, any other run's open claim is abandoned at once;
-    elsewhere a claim is trusted to a live run for ``lease_seconds``.
+    With MySQL, a claim is abandoned as soon as its run no longer holds its
+    ``run_alive_lock``; elsewhere a claim is trusted to a live run for
+    ``lease_seconds``.
     """
     now = utc_now_naive()
     if engine.url.get_backend_name() == "mysql":

@@ -32,9 +32,14 @@ def configure_logging(settings: Settings | None, *, level_name: str = "INFO") ->
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # Whatever sys.stderr is now, not when logging was configured.
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def _truncate_long_values(

@@ -111,10 +111,15 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt number ``attempt + 1``."""
+        """Seconds to wait before attempt number ``attempt + 1``.
+
+        A Retry-After from the provider is a floor, never cut by ``max_delay``:
+        retrying sooner than asked only earns another refusal. When it reaches
+        past the run's deadline, the dispatcher gives up instead of waiting.
+        """
         backoff = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
         if retry_after is not None:
-            return min(self.max_delay, max(retry_after, backoff))
+            return max(retry_after, backoff)
         return backoff
 
 

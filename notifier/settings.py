@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -33,40 +32,35 @@ FILE_SETTINGS = (
 TWILIO_API = "https://api.twilio.com"
 
 
-def _blank_is_unset(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-OptionalText = Annotated[str | None, BeforeValidator(_blank_is_unset)]
-
-
 class Settings(BaseModel):
     """Every setting the job reads, named as its environment variable in lowercase."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     database_url: SecretStr | None = None
-    db_host: OptionalText = None
+    db_host: str | None = None
     db_port: int = Field(default=3306, ge=1, le=65535)
-    db_name: OptionalText = None
-    db_user: OptionalText = None
+    db_name: str | None = None
+    db_user: str | None = None
     db_password: SecretStr | None = None
-    db_timezone: OptionalText = None
+    db_timezone: str | None = None
 
-    twilio_account_sid: OptionalText = None
+    twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
-    twilio_from_number: OptionalText = None
-    twilio_messaging_service_sid: OptionalText = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = TWILIO_API
     twilio_timeout: float = Field(default=10.0, gt=0, le=120)
     twilio_max_mps: float = Field(default=10.0, gt=0)
     twilio_max_in_flight: int = Field(default=4, ge=1, le=64)
     twilio_max_attempts: int = Field(default=4, ge=1, le=10)
+    twilio_backoff_seconds: float = Field(default=0.5, gt=0, le=60)
+    twilio_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
 
     templates_dir: Path | None = None
     send_window: SendWindow = SendWindow.parse("18:00-21:00")
     default_time_zone: str = "UTC"
-    default_phone_region: OptionalText = None
+    default_phone_region: str | None = None
     sms_price_per_segment: Decimal = Field(default=Decimal("0.0083"), ge=0)
     sms_price_currency: str = "USD"
 
@@ -118,9 +112,7 @@ class Settings(BaseModel):
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
-        return _blank_is_unset(
-            value.strip().lower() if isinstance(value, str) else value
-        )
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def shard_index(self) -> int:
@@ -172,7 +164,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for name in Settings.model_fields:
         env_name = name.upper()
         value = _read_value(environ, env_name)
-        if value is not None:
+        if value is not None and value.strip():
             values[name] = value
     try:
         return Settings.model_validate(values)

@@ -28,6 +28,7 @@ class RunSummary:
     time_zone_fallback: int = 0
     unresolved: int = 0
     interrupted: int = 0
+    stopped_early: bool = False
     database_lost: bool = False
     another_run_active: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -50,6 +51,7 @@ class RunSummary:
             self.database_lost
             or self.unresolved
             or self.interrupted
+            or self.stopped_early
             or sum(self.failed.values())
         )
         return ExitCode.RETRY if incomplete else ExitCode.OK
@@ -70,6 +72,7 @@ class RunSummary:
             "time_zone_fallback": self.time_zone_fallback,
             "unresolved": self.unresolved,
             "interrupted": self.interrupted,
+            "stopped_early": self.stopped_early,
             "database_lost": self.database_lost,
             "another_run_active": self.another_run_active,
             "duration_s": round(time.monotonic() - self.started, 3),

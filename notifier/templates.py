@@ -69,6 +69,14 @@ def template_context(
     }
 
 
+SAMPLE_RECIPIENTS = (
+    Recipient(101, "Maya Lopez", ("Read 10 pages", "Stretch")),
+    Recipient(102, None, ()),
+    Recipient(103, "Zoë Ødegård", ("Meditate 🧘",)),
+    Recipient(104, "Christopher-Alexander Montgomery-Featherstonehaugh", ("Walk",)),
+)
+
+
 class Renderer:
     """Renders each enabled rule's template; built only from sound templates."""
 
@@ -87,6 +95,9 @@ class Renderer:
             for rule, config in self.rules.items()
             if (config.enabled if only is None else rule is only)
         }
+        for rule in self._templates:
+            for person in SAMPLE_RECIPIENTS:
+                self.render(rule, person, date(2026, 1, 1))
 
     def enabled(self, rule: Rule) -> bool:
         """Whether the rules file has this rule switched on."""
@@ -151,14 +162,6 @@ def sms_shape(body: str) -> SmsShape:
         encoding, single, multi = "UCS-2", 70, 67
     segments = 1 if units <= single else math.ceil(units / multi)
     return SmsShape(encoding=encoding, units=units, segments=segments)
-
-
-SAMPLE_RECIPIENTS = (
-    Recipient(101, "Maya Lopez", ("Read 10 pages", "Stretch")),
-    Recipient(102, None, ()),
-    Recipient(103, "Zoë Ødegård", ("Meditate 🧘",)),
-    Recipient(104, "Christopher-Alexander Montgomery-Featherstonehaugh", ("Walk",)),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -97,10 +97,9 @@ class TwilioTransport:
         cutoff = _aware(since) - _CLOCK_SKEW
         try:
             messages = client.messages.list(to=to, limit=_LOOKUP_LIMIT)
-        except TwilioRestException as error:
-            raise LookupFailed(
-                f"message lookup refused: twilio error {error.code}"
-            ) from None
+        except TwilioException as error:
+            reason = type(error).__name__
+            raise LookupFailed(f"message lookup failed: {reason}") from None
         except requests.RequestException as error:
             raise LookupFailed(
                 f"message lookup failed: {type(error).__name__}"
