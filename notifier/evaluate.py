@@ -104,18 +104,12 @@ def to_candidates(
                 name=row.name,
                 phone_number=row.phone_number,
                 group=group,
-                first_habit_at=clock.from_db(_as_datetime(row.first_habit_at)),
+                first_habit_at=clock.from_db(row.first_habit_at),
                 last_log_at=last_log_at,
                 ledger_status=row.ledger_status,
             )
         )
     return candidates
-
-
-def _as_datetime(value: datetime | str | None) -> datetime | None:
-    # MariaDB types COALESCE(DATETIME, parameter) as text, so the driver hands
-    # the oldest habit's creation back as a string.
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def page_query(
