@@ -87,19 +87,29 @@ def zone_groups(
 def to_candidates(
     rows: Iterable[Any], group: ZoneGroup, clock: DbClock
 ) -> list[Candidate]:
-    """Candidates from the rows of a ``page_query``."""
-    return [
-        Candidate(
-            user_id=row.id,
-            name=row.name,
-            phone_number=row.phone_number,
-            group=group,
-            first_habit_at=clock.from_db(row.first_habit_at),
-            last_log_at=clock.from_db(row.last_log_at),
-            ledger_status=row.ledger_status,
+    """Candidates from the rows of a ``page_query``.
+
+    A newest log from before local yesterday is no log at all for the rules, so
+    it becomes None here.
+    """
+    yesterday_start = group.days.yesterday_start
+    candidates = []
+    for row in rows:
+        last_log_at = clock.from_db(row.newest_log_at)
+        if last_log_at is not None and last_log_at < yesterday_start:
+            last_log_at = None
+        candidates.append(
+            Candidate(
+                user_id=row.id,
+                name=row.name,
+                phone_number=row.phone_number,
+                group=group,
+                first_habit_at=clock.from_db(row.first_habit_at),
+                last_log_at=last_log_at,
+                ledger_status=row.ledger_status,
+            )
         )
-        for row in rows
-    ]
+    return candidates
 
 
 def page_query(
@@ -111,8 +121,14 @@ def page_query(
     user_ids: Iterable[int] | None = None,
 ) -> sa.Select[Any]:
     """One page of the group's users after ``after_id``, by id, each with their
-    oldest habit's creation, their latest log since local yesterday began, and
-    the ledger's word on their local date."""
+    oldest habit's creation, their newest log before ``now``, and the ledger's
+    word on their local date.
+
+    The newest log is found per habit by reading the logs index backwards from
+    ``now`` and stopping at the first entry, so a user costs one index probe per
+    habit however long their history; ``to_candidates`` drops a newest log that
+    is older than local yesterday.
+    """
     days = group.days
     # A habit with no creation time counts as old, so its owner is not "new".
     oldest = sa.func.min(sa.func.coalesce(habits.c.created_at, _EPOCH_TEXT))
@@ -121,14 +137,17 @@ def page_query(
         .where(habits.c.user_id == users.c.id)
         .scalar_subquery()
     )
-    last_log_at = (
-        sa.select(sa.func.max(logs.c.created_at))
-        .select_from(logs.join(habits, habits.c.id == logs.c.habit_id))
-        .where(
-            habits.c.user_id == users.c.id,
-            logs.c.created_at >= clock.to_db(days.yesterday_start),
-            logs.c.created_at < clock.to_db(days.now),
-        )
+    owned = habits.alias("owned")
+    newest_per_habit = (
+        sa.select(logs.c.created_at)
+        .where(logs.c.habit_id == owned.c.id, logs.c.created_at < clock.to_db(days.now))
+        .order_by(logs.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    newest_log_at = (
+        sa.select(sa.func.max(newest_per_habit))
+        .where(owned.c.user_id == users.c.id)
         .scalar_subquery()
     )
     same_zone = (
@@ -142,7 +161,7 @@ def page_query(
             users.c.name,
             users.c.phone_number,
             first_habit_at.label("first_habit_at"),
-            last_log_at.label("last_log_at"),
+            newest_log_at.label("newest_log_at"),
             ledger.c.status.label("ledger_status"),
         )
         .select_from(
