@@ -1,4 +1,4 @@
-"""Timed pieces of the job, each run in a fresh process so its peak memory is its own.
+"""Timed pieces of the job, each in a fresh process so its peak memory is its own.
 
 ``python -m bench.probe URL NOW WINDOW`` evaluates every user in the window the way a
 run does (zone groups, then id-ordered pages, then the rules), then times the
@@ -17,12 +17,10 @@ from typing import Any
 
 from notifier.db import DbClock, make_engine
 from notifier.evaluate import (
-    PAGE_SIZE,
     Candidate,
     Shard,
+    candidate_pages,
     habit_names,
-    page_query,
-    to_candidates,
     zone_groups,
 )
 from notifier.phones import normalize_phone
@@ -48,24 +46,22 @@ def evaluate(url: str, now: datetime, window: str, shard: Shard) -> dict[str, An
     with engine.connect() as conn:
         groups = zone_groups(conn, UTC, settings.send_window, now)
     queries = 1
-    for group in groups:
-        after_id: int | None = None
-        while True:
-            with engine.connect() as conn:
-                rows = conn.execute(page_query(group, clock, shard, after_id)).all()
-            queries += 1
-            for candidate in to_candidates(rows, group, clock):
-                verdict = decide(
-                    group.days, candidate.first_habit_at, candidate.last_log_at
-                )
-                verdicts[verdict.value] += 1
-                if shard.count > 1:
-                    seen.append(candidate.user_id)
-                if isinstance(verdict, Rule) and len(sample) < SAMPLE:
-                    sample.append((candidate, verdict))
-            if len(rows) < PAGE_SIZE:
-                break
-            after_id = rows[-1].id
+
+    def fetch(query: Any) -> list[Any]:
+        nonlocal queries
+        queries += 1
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+
+    for page in candidate_pages(fetch, groups, clock, shard):
+        for candidate in page:
+            days = candidate.group.days
+            verdict = decide(days, candidate.first_habit_at, candidate.last_log_at)
+            verdicts[verdict.value] += 1
+            if shard.count > 1:
+                seen.append(candidate.user_id)
+            if isinstance(verdict, Rule) and len(sample) < SAMPLE:
+                sample.append((candidate, verdict))
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 

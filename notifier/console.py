@@ -10,13 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from notifier.db import DbClock, ledger, make_engine, suppressions, users
-from notifier.evaluate import (
-    Shard,
-    groups_for_users,
-    habit_names,
-    page_query,
-    to_candidates,
-)
+from notifier.evaluate import Shard, candidate_pages, groups_for_users, habit_names
 from notifier.phones import mask_phone, normalize_phone
 from notifier.rules import NotDue, Rule, decide
 from notifier.settings import Settings, load_settings
@@ -55,17 +49,14 @@ def preview_users(
     wanted = sorted(set(user_ids))
     with engine.connect() as conn:
         groups = groups_for_users(conn, wanted, default_zone, now)
-        candidates = {
-            candidate.user_id: candidate
-            for user_id, group in groups.items()
-            for candidate in to_candidates(
-                conn.execute(
-                    page_query(group, clock, Shard(), None, user_ids=[user_id])
-                ),
-                group,
-                clock,
-            )
-        }
+        pages = candidate_pages(
+            lambda query: conn.execute(query).all(),
+            list({group.raw: group for group in groups.values()}.values()),
+            clock,
+            Shard(),
+            user_ids=wanted,
+        )
+        candidates = {c.user_id: c for page in pages for c in page}
         names = habit_names(conn, candidates)
     engine.dispose()
 

@@ -1,15 +1,16 @@
 """Who is in their send window now, and what the database says about their days.
 
-Users are grouped by their raw ``time_zone`` value: each group shares one set of
-day bounds, so the database answers a page of users with plain range conditions
-and no per-user query. Only groups inside the send window are read at all.
+Users are grouped by their raw ``time_zone`` value, each group sharing one set of
+day bounds. Only groups inside the send window are read, in one pass over the
+users in id order, a page per query: walking the tables in key order keeps the
+database's reads local, and no query is made per user.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -17,7 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from notifier.db import DbClock, habits, ledger, logs, users
-from notifier.timewindow import LocalDays, SendWindow, local_days, resolve_zone
+from notifier.timewindow import (
+    LocalDays,
+    SendWindow,
+    local_days,
+    resolve_zone,
+    zone_label,
+)
 
 PAGE_SIZE = 2000
 _EPOCH_TEXT = "1970-01-01 00:00:00"
@@ -71,6 +78,9 @@ class Shard:
     count: int = 1
 
 
+Fetch = Callable[[sa.Select[Any]], Sequence[Any] | None]
+
+
 def zone_groups(
     conn: Connection, default_zone: tzinfo, window: SendWindow, now: datetime
 ) -> list[ZoneGroup]:
@@ -84,52 +94,85 @@ def zone_groups(
     return groups
 
 
-def to_candidates(
-    rows: Iterable[Any], group: ZoneGroup, clock: DbClock
-) -> list[Candidate]:
-    """Candidates from the rows of a ``page_query``.
+class GroupLookup:
+    """Finds the group of a row's own ``time_zone`` spelling.
 
-    A newest log from before local yesterday is no log at all for the rules, so
-    it becomes None here.
+    A case-insensitive collation hands back ``america/new_york`` for the group
+    ``America/New_York``; such a spelling joins the group of the zone it names.
+    A row whose spelling names a zone outside the groups gets None.
     """
-    yesterday_start = group.days.yesterday_start
-    candidates = []
-    for row in rows:
-        last_log_at = clock.from_db(row.newest_log_at)
-        if last_log_at is not None and last_log_at < yesterday_start:
-            last_log_at = None
-        candidates.append(
-            Candidate(
-                user_id=row.id,
-                name=row.name,
-                phone_number=row.phone_number,
-                group=group,
-                first_habit_at=clock.from_db(row.first_habit_at),
-                last_log_at=last_log_at,
-                ledger_status=row.ledger_status,
-            )
+
+    def __init__(self, groups: Iterable[ZoneGroup]) -> None:
+        self._by_raw: dict[str | None, ZoneGroup | None] = {}
+        self._by_zone: dict[tuple[str, bool], ZoneGroup] = {}
+        for group in groups:
+            self._by_raw[group.raw] = group
+            self._by_zone[(zone_label(group.zone), group.fallback)] = group
+        self._fallback = next(
+            (group for group in self._by_zone.values() if group.fallback), None
         )
-    return candidates
+
+    def __call__(self, raw: str | None) -> ZoneGroup | None:
+        if raw in self._by_raw:
+            return self._by_raw[raw]
+        zone = resolve_zone(raw)
+        group = self._by_zone.get((zone_label(zone), False)) if zone else self._fallback
+        self._by_raw[raw] = group
+        return group
+
+
+def candidate_pages(
+    fetch: Fetch,
+    groups: Sequence[ZoneGroup],
+    clock: DbClock,
+    shard: Shard,
+    *,
+    page_size: int = PAGE_SIZE,
+    user_ids: Iterable[int] | None = None,
+) -> Iterator[list[Candidate]]:
+    """The groups' users in id order, a page at a time, with the ledger's word.
+
+    ``fetch`` runs a query and returns its rows, or None to stop (the database
+    is gone); the job's fetch retries a lost connection.
+    """
+    if not groups:
+        return
+    lookup = GroupLookup(groups)
+    wanted = None if user_ids is None else sorted(set(user_ids))
+    after_id: int | None = None
+    while True:
+        query = page_query(groups, clock, shard, after_id, page_size, wanted)
+        rows = fetch(query)
+        if rows is None:
+            return
+        candidates = to_candidates(rows, lookup, clock)
+        if candidates:
+            statuses = fetch(ledger_query(candidates))
+            if statuses is None:
+                return
+            yield with_ledger(candidates, statuses)
+        if len(rows) < page_size:
+            return
+        after_id = rows[-1].id
 
 
 def page_query(
-    group: ZoneGroup,
+    groups: Sequence[ZoneGroup],
     clock: DbClock,
     shard: Shard,
     after_id: int | None,
     page_size: int = PAGE_SIZE,
     user_ids: Iterable[int] | None = None,
 ) -> sa.Select[Any]:
-    """One page of the group's users after ``after_id``, by id, each with their
-    oldest habit's creation, their newest log before ``now``, and the ledger's
-    word on their local date.
+    """One page of the groups' users after ``after_id``, by id, each with their
+    oldest habit's creation and their newest log before ``now``.
 
     The newest log is found per habit by reading the logs index backwards from
     ``now`` and stopping at the first entry, so a user costs one index probe per
     habit however long their history; ``to_candidates`` drops a newest log that
-    is older than local yesterday.
+    is older than the user's local yesterday.
     """
-    days = group.days
+    now = clock.to_db(groups[0].days.now)
     # A habit with no creation time counts as old, so its owner is not "new".
     oldest = sa.func.min(sa.func.coalesce(habits.c.created_at, _EPOCH_TEXT))
     first_habit_at = (
@@ -140,7 +183,7 @@ def page_query(
     owned = habits.alias("owned")
     newest_per_habit = (
         sa.select(logs.c.created_at)
-        .where(logs.c.habit_id == owned.c.id, logs.c.created_at < clock.to_db(days.now))
+        .where(logs.c.habit_id == owned.c.id, logs.c.created_at < now)
         .order_by(logs.c.created_at.desc())
         .limit(1)
         .scalar_subquery()
@@ -150,32 +193,20 @@ def page_query(
         .where(owned.c.user_id == users.c.id)
         .scalar_subquery()
     )
-    same_zone = (
-        users.c.time_zone.is_(None)
-        if group.raw is None
-        else users.c.time_zone == group.raw
-    )
     query = (
         sa.select(
             users.c.id,
             users.c.name,
             users.c.phone_number,
+            users.c.time_zone,
             first_habit_at.label("first_habit_at"),
             newest_log_at.label("newest_log_at"),
-            ledger.c.status.label("ledger_status"),
         )
-        .select_from(
-            users.outerjoin(
-                ledger,
-                sa.and_(
-                    ledger.c.user_id == users.c.id,
-                    ledger.c.local_date == days.local_date,
-                ),
-            )
-        )
-        .where(same_zone)
+        .where(_in_groups(groups))
         .order_by(users.c.id)
         .limit(page_size)
+        # Walk users in key order: a time_zone index would scatter the reads.
+        .with_hint(users, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
     )
     if after_id is not None:
         query = query.where(users.c.id > after_id)
@@ -184,6 +215,70 @@ def page_query(
     if user_ids is not None:
         query = query.where(users.c.id.in_(sorted(set(user_ids))))
     return query
+
+
+def _in_groups(groups: Sequence[ZoneGroup]) -> sa.ColumnElement[bool]:
+    named = sorted({group.raw for group in groups if group.raw is not None})
+    conditions = [users.c.time_zone.in_(named)] if named else []
+    if any(group.raw is None for group in groups):
+        conditions.append(users.c.time_zone.is_(None))
+    return sa.or_(*conditions)
+
+
+def to_candidates(
+    rows: Iterable[Any],
+    lookup: Callable[[str | None], ZoneGroup | None],
+    clock: DbClock,
+) -> list[Candidate]:
+    """Candidates from the rows of a ``page_query``, without the ledger's word.
+
+    A newest log from before local yesterday is no log at all for the rules, so
+    it becomes None here.
+    """
+    candidates = []
+    for row in rows:
+        group = lookup(row.time_zone)
+        if group is None:
+            continue
+        last_log_at = clock.from_db(row.newest_log_at)
+        if last_log_at is not None and last_log_at < group.days.yesterday_start:
+            last_log_at = None
+        candidates.append(
+            Candidate(
+                user_id=row.id,
+                name=row.name,
+                phone_number=row.phone_number,
+                group=group,
+                first_habit_at=clock.from_db(row.first_habit_at),
+                last_log_at=last_log_at,
+                ledger_status=None,
+            )
+        )
+    return candidates
+
+
+def ledger_query(candidates: Sequence[Candidate]) -> sa.Select[Any]:
+    """The ledger rows of these users on any of their local dates."""
+    return sa.select(ledger.c.user_id, ledger.c.local_date, ledger.c.status).where(
+        ledger.c.user_id.in_(sorted({c.user_id for c in candidates})),
+        ledger.c.local_date.in_(sorted({c.group.days.local_date for c in candidates})),
+    )
+
+
+def with_ledger(
+    candidates: Sequence[Candidate], rows: Iterable[Any]
+) -> list[Candidate]:
+    """The candidates, each with the status of its ledger row for its local date."""
+    statuses = {(row.user_id, row.local_date): row.status for row in rows}
+    return [
+        replace(
+            candidate,
+            ledger_status=statuses.get(
+                (candidate.user_id, candidate.group.days.local_date)
+            ),
+        )
+        for candidate in candidates
+    ]
 
 
 def habit_names(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,10 @@ from notifier.db import (
 from notifier.delivery import Outgoing, SendPool
 from notifier.errors import ConfigError
 from notifier.evaluate import (
-    PAGE_SIZE,
     Candidate,
     Shard,
-    ZoneGroup,
+    candidate_pages,
     habit_names,
-    page_query,
-    to_candidates,
     zone_groups,
 )
 from notifier.ledger import (
@@ -181,34 +178,21 @@ class _Run:
             )
 
         sender = SendPool(self) if self.transport is not None else None
+        pages = candidate_pages(self._fetch, groups, self.clock, self.shard)
         try:
-            for group in groups:
-                for page in self._pages(group):
-                    self._handle_page(page, sender)
-                    self._beat()
-                    if self.stopping():
-                        return
+            for page in pages:
+                self._handle_page(page, sender)
+                self._beat()
+                if self.stopping():
+                    return
         finally:
             if sender is not None:
                 sender.close()
             if self.stopping():
                 self.summary.stopped_early = True
 
-    def _pages(self, group: ZoneGroup) -> Iterator[list[Candidate]]:
-        after_id: int | None = None
-        while True:
-            query = page_query(group, self.clock, self.shard, after_id)
-            rows = self._fetch(query)
-            if rows is None:
-                return
-            if rows:
-                yield to_candidates(rows, group, self.clock)
-            if len(rows) < PAGE_SIZE:
-                return
-            after_id = rows[-1].id
-
     def _fetch(self, query: sa.Select[Any]) -> list[Any] | None:
-        """The page's rows, retrying a lost connection; None once it is gone."""
+        """A query's rows, retrying a lost connection; None once it is gone."""
         for attempt in range(_PAGE_RETRIES):
             try:
                 with self.engine.connect() as conn:

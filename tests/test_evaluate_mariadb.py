@@ -10,7 +10,13 @@ import sqlalchemy as sa
 
 from bench.dataset import APP_DDL, connect, scratch_database, server_available
 from notifier.db import DbClock, init_own_tables
-from notifier.evaluate import Shard, page_query, to_candidates, zone_groups
+from notifier.evaluate import (
+    GroupLookup,
+    Shard,
+    page_query,
+    to_candidates,
+    zone_groups,
+)
 from notifier.rules import NotDue, Rule, decide
 from notifier.timewindow import SendWindow
 
@@ -85,14 +91,14 @@ def test_verdicts_come_from_the_window_only(app_url: str) -> None:
     clock = DbClock(None)
     with engine.connect() as conn:
         (group,) = zone_groups(conn, UTC, SendWindow.parse("00:00-24:00"), NOW)
-        rows = conn.execute(page_query(group, clock, Shard(), None)).all()
+        rows = conn.execute(page_query([group], clock, Shard(), None)).all()
     engine.dispose()
 
     verdicts = {
         candidate.user_id: decide(
             group.days, candidate.first_habit_at, candidate.last_log_at
         )
-        for candidate in to_candidates(rows, group, clock)
+        for candidate in to_candidates(rows, GroupLookup([group]), clock)
     }
 
     assert verdicts == EXPECTED
@@ -104,10 +110,12 @@ def test_timestamps_come_back_as_aware_datetimes(app_url: str) -> None:
     clock = DbClock(None)
     with engine.connect() as conn:
         (group,) = zone_groups(conn, UTC, SendWindow.parse("00:00-24:00"), NOW)
-        rows = conn.execute(page_query(group, clock, Shard(), None)).all()
+        rows = conn.execute(page_query([group], clock, Shard(), None)).all()
     engine.dispose()
 
-    candidates = {c.user_id: c for c in to_candidates(rows, group, clock)}
+    candidates = {
+        c.user_id: c for c in to_candidates(rows, GroupLookup([group]), clock)
+    }
 
     assert candidates[4].first_habit_at == datetime(1970, 1, 1, tzinfo=UTC)
     assert candidates[2].last_log_at == NOW - timedelta(hours=20)

@@ -1,4 +1,4 @@
-"""The Kustomize overlays render to the objects the README's "Deploying" section promises."""
+"""The Kustomize overlays render to the objects the README's deploy section promises."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bench.dataset import Dataset, habit_app, server_available
 from notifier.db import DbClock, init_own_tables
-from notifier.evaluate import Shard, page_query, to_candidates, zone_groups
+from notifier.evaluate import Shard, candidate_pages, zone_groups
 from notifier.job import Outgoing, run_job
 from notifier.logs import configure_logging
 from notifier.settings import load_settings
@@ -37,17 +37,16 @@ def evaluated_ids(dataset: Dataset, shard: Shard, page_size: int) -> list[int]:
     """Every user id one shard evaluates, page by page as a run reads them."""
     engine = sa.create_engine(dataset.url)
     clock = DbClock(None)
-    found = []
     with engine.connect() as conn:
-        for group in zone_groups(conn, UTC, SendWindow.parse("00:00-24:00"), NOW):
-            after_id = None
-            while True:
-                query = page_query(group, clock, shard, after_id, page_size)
-                rows = conn.execute(query).all()
-                found += [c.user_id for c in to_candidates(rows, group, clock)]
-                if len(rows) < page_size:
-                    break
-                after_id = rows[-1].id
+        groups = zone_groups(conn, UTC, SendWindow.parse("00:00-24:00"), NOW)
+        pages = candidate_pages(
+            lambda query: conn.execute(query).all(),
+            groups,
+            clock,
+            shard,
+            page_size=page_size,
+        )
+        found = [candidate.user_id for page in pages for candidate in page]
     engine.dispose()
     return found
 
