@@ -75,6 +75,8 @@ def _parse_now(value: str | None) -> datetime:
         raise typer.BadParameter(
             f"{value!r} is not an ISO-8601 instant, e.g. 2026-12-04T19:30:00Z"
         ) from None
+    if not 1970 <= parsed.year <= 2200:
+        raise typer.BadParameter(f"{value!r} is outside the years 1970 to 2200")
     return (
         parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     )
@@ -247,12 +249,16 @@ def preview(
     settings = _settings()
     from notifier.console import preview_samples, preview_users
 
-    if user_ids:
-        lines = preview_users(settings, user_ids, instant)
-    else:
-        lines = preview_samples(settings, instant.date())
-    for line in lines:
-        typer.echo(line)
+    if not user_ids:
+        for line in preview_samples(settings, instant.date()):
+            typer.echo(line)
+        return
+    from notifier.db import make_engine
+
+    engine = make_engine(settings)
+    with _database_errors(engine):
+        for line in preview_users(settings, engine, user_ids, instant):
+            typer.echo(line)
 
 
 @app.command()
@@ -279,9 +285,13 @@ def status(
     settings = _settings()
     day = _parse_date(on)
     from notifier.console import user_status
+    from notifier.db import make_engine, require_own_tables
 
-    for line in user_status(settings, user_id, day):
-        typer.echo(line)
+    engine = make_engine(settings)
+    with _database_errors(engine):
+        require_own_tables(engine)
+        for line in user_status(settings, engine, user_id, day):
+            typer.echo(line)
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -302,7 +312,7 @@ def suppressions_lift(
 ) -> None:
     """Allow texts to a number again, after the person opted back in."""
     settings = _settings()
-    from notifier.db import make_engine
+    from notifier.db import make_engine, require_own_tables
     from notifier.ledger import lift_suppression
     from notifier.phones import mask_phone, normalize_phone
 
@@ -311,6 +321,7 @@ def suppressions_lift(
         raise typer.BadParameter("not a phone number (add the +country code)")
     engine = make_engine(settings)
     with _database_errors(engine):
+        require_own_tables(engine)
         lifted = lift_suppression(engine, phone)
     if not lifted:
         typer.echo(f"{mask_phone(phone)} was not suppressed", err=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from notifier.db import DbClock, ledger, make_engine, suppressions, users
+from notifier.db import DbClock, ledger, suppressions, users
 from notifier.evaluate import Shard, candidate_pages, groups_for_users, habit_names
 from notifier.phones import mask_phone, normalize_phone
 from notifier.rules import NotDue, Rule, decide
@@ -36,13 +36,12 @@ def preview_samples(settings: Settings, local_date: date) -> Iterator[str]:
 
 
 def preview_users(
-    settings: Settings, user_ids: Iterable[int], now: datetime
+    settings: Settings, engine: sa.Engine, user_ids: Iterable[int], now: datetime
 ) -> Iterator[str]:
     """The text each listed user is due at ``now`` (window ignored), or why none."""
     from notifier.job import templates_dir
 
     renderer = Renderer(templates_dir(settings))
-    engine = make_engine(settings)
     clock = DbClock(settings.db_timezone)
     default_zone = resolve_zone(settings.default_time_zone)
     assert default_zone is not None
@@ -58,7 +57,6 @@ def preview_users(
         )
         candidates = {c.user_id: c for page in pages for c in page}
         names = habit_names(conn, candidates)
-    engine.dispose()
 
     for user_id in wanted:
         candidate = candidates.get(user_id)
@@ -150,9 +148,10 @@ def summary_lines(summary: RunSummary) -> Iterator[str]:
     yield f"exit code {fields['exit_code']}"
 
 
-def user_status(settings: Settings, user_id: int, day: date | None) -> Iterator[str]:
+def user_status(
+    settings: Settings, engine: sa.Engine, user_id: int, day: date | None
+) -> Iterator[str]:
     """One user's ledger rows (newest first) and any suppression of their number."""
-    engine = make_engine(settings)
     query = (
         sa.select(ledger)
         .where(ledger.c.user_id == user_id)
@@ -174,7 +173,6 @@ def user_status(settings: Settings, user_id: int, day: date | None) -> Iterator[
             if phone
             else None
         )
-    engine.dispose()
 
     if not rows:
         yield f"user {user_id}: no texts recorded" + (f" on {day}" if day else "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,7 +88,7 @@ def database_url(settings: Settings) -> URL:
     if settings.database_url is not None:
         try:
             return make_url(settings.database_url.get_secret_value())
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             raise ConfigError(
                 "DATABASE_URL is not a database URL: use mysql+pymysql://USER@HOST/DB "
                 "or sqlite:///PATH"
@@ -237,10 +237,13 @@ class DbClock:
         """A naive value comparable with the app's columns."""
         return instant.astimezone(self.zone).replace(tzinfo=None)
 
-    def from_db(self, value: datetime | None) -> datetime | None:
+    def from_db(self, value: datetime | date | None) -> datetime | None:
         """An aware UTC instant from a value read from the app's columns."""
         if value is None:
             return None
+        if not isinstance(value, datetime):
+            # A DATE column: the day's first instant.
+            value = datetime.combine(value, datetime.min.time())
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.zone)
         return value.astimezone(UTC)

@@ -76,6 +76,10 @@ class RunState(Protocol):
         """End the run as incomplete after losing the database."""
         ...
 
+    def beat(self) -> None:
+        """Show the liveness probe that the run makes progress."""
+        ...
+
 
 class SendPool:
     """Claims, sends and records texts on a bounded pool of threads."""
@@ -86,7 +90,7 @@ class SendPool:
         self.run = run
         self.dispatcher = Dispatcher(
             run.transport,
-            Pacer(settings.twilio_max_mps, run.stop),
+            Pacer(settings.twilio_max_mps, run.stop, run.deadline),
             RetryPolicy(
                 max_attempts=settings.twilio_max_attempts,
                 base_delay=settings.twilio_backoff_seconds,
@@ -129,6 +133,11 @@ class SendPool:
                     outgoing.rule.value,
                 ),
             )
+        except sa.exc.DataError:
+            # The row cannot be stored (an id beyond the ledger's range): skip
+            # this user, not the run.
+            run.skip(outgoing.user_id, "unrecordable")
+            return
         except DBAPIError as error:
             run.lost_database(error)
             run.summary.add("interrupted")
@@ -167,6 +176,7 @@ class SendPool:
             run.log.error("send.unrecorded", delivery=result.delivery.value, **fields)
             return
 
+        run.beat()
         if result.delivery is Delivery.SENT:
             run.summary.count("sent", outgoing.rule.value)
             run.log.info("send.sent", sid=result.message_sid, **fields)

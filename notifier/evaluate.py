@@ -68,6 +68,7 @@ class Candidate:
     first_habit_at: datetime | None
     last_log_at: datetime | None
     ledger_status: str | None
+    texted_recently: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +87,25 @@ def zone_groups(
 ) -> list[ZoneGroup]:
     """The time zone values whose users' local clock is inside the window at ``now``."""
     groups = []
-    for raw in conn.execute(sa.select(users.c.time_zone).distinct()).scalars():
+    # Distinct by bytes: a case- and accent-blind collation would fold a valid
+    # spelling and a misspelt one into one value and evaluate both as one zone.
+    spellings = sa.select(sa.cast(users.c.time_zone, sa.LargeBinary)).distinct()
+    for value in conn.execute(spellings).scalars():
+        raw = _text(value)
         zone = resolve_zone(raw)
         chosen = zone or default_zone
         if window.contains(now.astimezone(chosen)):
             groups.append(ZoneGroup(raw, chosen, zone is None, local_days(chosen, now)))
     return groups
+
+
+def _text(value: object) -> str | None:
+    """A text column's value as str, whatever type the app's schema gave it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
 
 
 class GroupLookup:
@@ -127,14 +141,17 @@ def candidate_pages(
     clock: DbClock,
     shard: Shard,
     *,
+    recent_since: datetime | None = None,
     page_size: int = PAGE_SIZE,
     user_ids: Iterable[int] | None = None,
 ) -> Iterator[list[Candidate]]:
     """The groups' users in id order, a page at a time, with the ledger's word.
 
     ``fetch`` runs a query and returns its rows, or None to stop (the database
-    is gone); the job's fetch retries a lost connection.
+    is gone); the job's fetch retries a lost connection. ``recent_since`` (naive
+    UTC) marks users texted since then as ``texted_recently``.
     """
+    recent_since = recent_since or datetime.max
     if not groups:
         return
     lookup = GroupLookup(groups)
@@ -147,10 +164,10 @@ def candidate_pages(
             return
         candidates = to_candidates(rows, lookup, clock)
         if candidates:
-            statuses = fetch(ledger_query(candidates))
+            statuses = fetch(ledger_query(candidates, recent_since))
             if statuses is None:
                 return
-            yield with_ledger(candidates, statuses)
+            yield with_ledger(candidates, statuses, recent_since)
         if len(rows) < page_size:
             return
         after_id = rows[-1].id
@@ -211,7 +228,9 @@ def page_query(
     if after_id is not None:
         query = query.where(users.c.id > after_id)
     if shard.count > 1:
-        query = query.where(users.c.id % shard.count == shard.index)
+        # MySQL's remainder keeps the sign of the id; fold negatives into range.
+        remainder = (users.c.id % shard.count + shard.count) % shard.count
+        query = query.where(remainder == shard.index)
     if user_ids is not None:
         query = query.where(users.c.id.in_(sorted(set(user_ids))))
     return query
@@ -237,7 +256,7 @@ def to_candidates(
     """
     candidates = []
     for row in rows:
-        group = lookup(row.time_zone)
+        group = lookup(_text(row.time_zone))
         if group is None:
             continue
         last_log_at = clock.from_db(row.newest_log_at)
@@ -246,8 +265,8 @@ def to_candidates(
         candidates.append(
             Candidate(
                 user_id=row.id,
-                name=row.name,
-                phone_number=row.phone_number,
+                name=_text(row.name),
+                phone_number=_text(row.phone_number),
                 group=group,
                 first_habit_at=clock.from_db(row.first_habit_at),
                 last_log_at=last_log_at,
@@ -257,25 +276,46 @@ def to_candidates(
     return candidates
 
 
-def ledger_query(candidates: Sequence[Candidate]) -> sa.Select[Any]:
-    """The ledger rows of these users on any of their local dates."""
-    return sa.select(ledger.c.user_id, ledger.c.local_date, ledger.c.status).where(
+def ledger_query(
+    candidates: Sequence[Candidate], recent_since: datetime
+) -> sa.Select[Any]:
+    """These users' ledger rows on their local dates or claimed since
+    ``recent_since`` (naive UTC, real time)."""
+    return sa.select(
+        ledger.c.user_id, ledger.c.local_date, ledger.c.status, ledger.c.claimed_at
+    ).where(
         ledger.c.user_id.in_(sorted({c.user_id for c in candidates})),
-        ledger.c.local_date.in_(sorted({c.group.days.local_date for c in candidates})),
+        sa.or_(
+            ledger.c.local_date.in_(
+                sorted({c.group.days.local_date for c in candidates})
+            ),
+            ledger.c.claimed_at >= recent_since,
+        ),
     )
 
 
+_TEXTED = frozenset({"claimed", "sent"})
+
+
 def with_ledger(
-    candidates: Sequence[Candidate], rows: Iterable[Any]
+    candidates: Sequence[Candidate], rows: Iterable[Any], recent_since: datetime
 ) -> list[Candidate]:
-    """The candidates, each with the status of its ledger row for its local date."""
+    """The candidates with their ledger row's status for their local date, and
+    whether any text went to them since ``recent_since``, whatever its date."""
+    rows = list(rows)
     statuses = {(row.user_id, row.local_date): row.status for row in rows}
+    recent = {
+        row.user_id
+        for row in rows
+        if row.status in _TEXTED and row.claimed_at >= recent_since
+    }
     return [
         replace(
             candidate,
             ledger_status=statuses.get(
                 (candidate.user_id, candidate.group.days.local_date)
             ),
+            texted_recently=candidate.user_id in recent,
         )
         for candidate in candidates
     ]
@@ -294,7 +334,8 @@ def habit_names(
         .where(habits.c.user_id.in_(wanted))
         .order_by(habits.c.user_id, habits.c.created_at, habits.c.id)
     )
-    for user_id, name in conn.execute(query):
+    for user_id, value in conn.execute(query):
+        name = _text(value)
         if name and name.strip():
             names[user_id].append(name.strip())
     return {user_id: tuple(found) for user_id, found in names.items()}
@@ -308,7 +349,8 @@ def groups_for_users(
         users.c.id.in_(sorted(set(user_ids)))
     )
     found = {}
-    for user_id, raw in conn.execute(query):
+    for user_id, value in conn.execute(query):
+        raw = _text(value)
         zone = resolve_zone(raw)
         chosen = zone or default_zone
         found[user_id] = ZoneGroup(raw, chosen, zone is None, local_days(chosen, now))

@@ -6,7 +6,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import nullcontext
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from notifier.db import (
     database_failure,
     make_engine,
     require_own_tables,
+    utc_now_naive,
 )
 from notifier.delivery import Outgoing, SendPool
 from notifier.errors import ConfigError
@@ -114,13 +116,19 @@ class _Run:
             send_window=str(self.settings.send_window),
             shard=f"{self.shard.index}/{self.shard.count}",
         )
-        self._beat(force=True)
+        self.beat(force=True)
         try:
             require_own_tables(self.engine)
             lock_name = shard_lock_name(
                 self.engine.url.database, self.shard.index, self.shard.count
             )
-            with run_lock(self.engine, lock_name, self.run_id) as held:
+            # A dry run writes nothing, so it needs no lock and blocks no real run.
+            locking = (
+                run_lock(self.engine, lock_name, self.run_id)
+                if self.transport is not None
+                else nullcontext(True)
+            )
+            with locking as held:
                 if not held:
                     self.summary.another_run_active = True
                     self.log.warning(
@@ -178,11 +186,18 @@ class _Run:
             )
 
         sender = SendPool(self) if self.transport is not None else None
-        pages = candidate_pages(self._fetch, groups, self.clock, self.shard)
+        cooldown = timedelta(hours=self.settings.text_cooldown_hours)
+        pages = candidate_pages(
+            self._fetch,
+            groups,
+            self.clock,
+            self.shard,
+            recent_since=utc_now_naive() - cooldown,
+        )
         try:
             for page in pages:
                 self._handle_page(page, sender)
-                self._beat()
+                self.beat()
                 if self.stopping():
                     return
         finally:
@@ -245,6 +260,11 @@ class _Run:
     def _screen(self, candidate: Candidate) -> tuple[Candidate, Rule, str] | None:
         if candidate.ledger_status is not None:
             self.summary.count("skipped", f"already_{candidate.ledger_status}")
+            return None
+        if candidate.texted_recently:
+            # Another local date (a replayed --now, a changed time zone, a window
+            # that spans midnight) must not mean a second text within hours.
+            self.skip(candidate.user_id, "texted_recently")
             return None
         self.summary.add("evaluated")
         if candidate.group.fallback:
@@ -316,7 +336,8 @@ class _Run:
         self.summary.count("skipped", reason)
         self.log.info("user.skipped", user_id=user_id, reason=reason)
 
-    def _beat(self, *, force: bool = False) -> None:
+    def beat(self, *, force: bool = False) -> None:
+        """Touch HEARTBEAT_FILE, at most every few seconds unless forced."""
         path = self.settings.heartbeat_file
         if path is None or (
             not force and time.monotonic() - self._last_beat < _HEARTBEAT_EVERY

@@ -8,6 +8,7 @@ share a phone number from both being texted on one date.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,7 +160,8 @@ class Ledger:
             .order_by(ledger.c.claimed_at)
         )
         if shard_count > 1:
-            query = query.where(ledger.c.user_id % shard_count == shard_index)
+            remainder = (ledger.c.user_id % shard_count + shard_count) % shard_count
+            query = query.where(remainder == shard_index)
         with self.engine.connect() as conn:
             claims = [PendingClaim(*row) for row in conn.execute(query)]
             alive = _live_runs(conn, {claim.run_id for claim in claims})
@@ -242,23 +244,58 @@ def run_lock(engine: Engine, name: str, run_id: str) -> Iterator[bool]:
     another ``name``, and that lock is how it tells this run's open claims from
     those of a run that died. SQLite has no named locks: it always yields True and
     open claims age out by lease instead.
+
+    The locking session is kept alive by a ping, and the server drops it after
+    ``LOCK_IDLE_SECONDS`` without one: a run whose node vanished releases its
+    locks within minutes, not after the server's default eight hours.
     """
     if engine.url.get_backend_name() != "mysql":
         yield True
         return
     with engine.connect() as conn:
+        conn.execute(sa.text(f"SET SESSION wait_timeout = {LOCK_IDLE_SECONDS}"))
         held = conn.execute(
             sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}
         ).scalar()
-        if held == 1:
-            conn.execute(
-                sa.text("SELECT GET_LOCK(:name, 0)"), {"name": run_alive_lock(run_id)}
-            )
+        if held != 1:
+            yield False
+            return
+        conn.execute(
+            sa.text("SELECT GET_LOCK(:name, 0)"), {"name": run_alive_lock(run_id)}
+        )
+        keeper = _KeepAlive(conn)
         try:
-            yield held == 1
+            yield True
         finally:
-            if held == 1:
-                _release_locks(conn)
+            keeper.stop()
+            _release_locks(conn)
+
+
+LOCK_IDLE_SECONDS = 120
+_PING_EVERY = 20.0
+
+
+class _KeepAlive:
+    """Pings the locking session from a thread of its own while the run lives."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._ping, name="lock-keepalive", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _ping(self) -> None:
+        while not self._done.wait(_PING_EVERY):
+            try:
+                self._conn.execute(sa.text("SELECT 1"))
+            except sa.exc.DBAPIError:
+                return
 
 
 def _release_locks(conn: Connection) -> None:

@@ -67,7 +67,9 @@ def load_rules(templates_dir: Path) -> dict[Rule, RuleConfig]:
     """Read ``rules.toml``: per rule a table of ``enabled``, ``template``, ``days``."""
     path = templates_dir / RULES_FILE
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
     except OSError as error:
         raise ConfigError(
             f"cannot read {path} ({error.strerror}): set TEMPLATES_DIR to the folder "

@@ -84,17 +84,26 @@ class DeliveryResult:
 class Pacer:
     """Spaces requests at most ``per_second`` apart, across threads."""
 
-    def __init__(self, per_second: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        stop: threading.Event,
+        deadline: float = float("inf"),
+    ) -> None:
         self._interval = 1.0 / per_second
         self._next = time.monotonic()
         self._lock = threading.Lock()
         self._stop = stop
+        self._deadline = deadline
 
     def wait(self) -> bool:
-        """Block until this caller's slot; False if the run is stopping."""
+        """Block until this caller's slot; False if the run is stopping or the
+        slot falls after the run's deadline."""
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
+            if slot > self._deadline:
+                return False
             self._next = slot + self._interval
         delay = slot - time.monotonic()
         if delay > 0:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -18,6 +19,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from notifier.errors import ConfigError
@@ -68,6 +70,7 @@ class Settings(BaseModel):
     log_format: Literal["json", "text"] | None = None
     heartbeat_file: Path | None = None
     run_deadline_seconds: float = Field(default=3000.0, gt=0)
+    text_cooldown_hours: float = Field(default=12.0, ge=0, le=22)
     claim_lease_seconds: float = Field(default=900.0, ge=0)
     dry_run: bool = False
     shard_count: int = Field(default=1, ge=1)
@@ -100,9 +103,16 @@ class Settings(BaseModel):
     @field_validator("twilio_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a local server)")
-        return value.rstrip("/")
+        parts = urlsplit(value.strip())
+        try:
+            parts.port  # noqa: B018  (raises ValueError on a malformed port)
+        except ValueError:
+            raise ValueError(f"{value!r} has a malformed port") from None
+        if parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise ValueError(
+                "must be https://HOST (or http://HOST:PORT for a local server)"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -113,6 +123,16 @@ class Settings(BaseModel):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _index_within_count(self) -> Settings:
+        if self.job_completion_index >= self.shard_count:
+            raise ValueError(
+                f"JOB_COMPLETION_INDEX {self.job_completion_index} is not below "
+                f"SHARD_COUNT {self.shard_count}: set SHARD_COUNT to the Job's "
+                "completions"
+            )
+        return self
 
     @property
     def shard_index(self) -> int:
@@ -184,6 +204,10 @@ def _read_value(environ: Mapping[str, str], env_name: str) -> str | None:
         raise ConfigError(f"{env_name} and {env_name}_FILE are both set: keep one")
     try:
         return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{env_name}_FILE: {file_name} is not UTF-8 text: write the secret as text"
+        ) from None
     except OSError as error:
         raise ConfigError(
             f"{env_name}_FILE: cannot read {file_name} ({error.strerror}): "

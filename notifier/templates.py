@@ -121,6 +121,10 @@ class Renderer:
                 meta.find_undeclared_variables(self._env.parse(source)) - TEMPLATE_NAMES
             )
             template = self._env.get_template(name)
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"template {name} is not UTF-8 text: save it as UTF-8"
+            ) from None
         except TemplateNotFound:
             raise ConfigError(
                 f"template {name} (rule {config.rule.value}) not found in "

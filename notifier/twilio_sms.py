@@ -146,7 +146,9 @@ def _sorted_refusal(
             Attempt.RETRY, error_code=code, retry_after=retry_after, reason=reason
         )
     if error.status >= 500:
-        return AttemptResult(Attempt.AMBIGUOUS, error_code=code, reason=reason)
+        return AttemptResult(
+            Attempt.AMBIGUOUS, error_code=code, retry_after=retry_after, reason=reason
+        )
     return AttemptResult(Attempt.REFUSED, error_code=code, reason=reason)
 
 

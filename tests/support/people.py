@@ -81,6 +81,9 @@ def notifier_env(
         "TWILIO_TIMEOUT": "2",
         "TWILIO_MAX_MPS": "1000",
         "SEND_WINDOW": "00:00-24:00",
+        # Tests replay several days within seconds of real time; the cooldown
+        # between texts is tested on its own.
+        "TEXT_COOLDOWN_HOURS": "0",
         "LOG_FORMAT": "json",
         "TEMPLATES_DIR": "",
     }
