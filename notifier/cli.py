@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -50,9 +51,24 @@ def _one_line_errors(command: F) -> F:
             return command(*args, **kwargs)
         except NotifierError as error:
             typer.echo(f"error: {error}", err=True)
+            if not sys.stderr.isatty():
+                _log_failure(command.__name__, error)
             raise typer.Exit(int(error.exit_code)) from None
 
     return wrapper  # type: ignore[return-value]  # wraps keeps the signature Typer reads
+
+
+def _log_failure(command: str, error: NotifierError) -> None:
+    """The failure as a log event too, for pipelines that read only JSON lines."""
+    import structlog
+
+    from notifier.logs import configure_logging, get_logger
+
+    if not structlog.is_configured():
+        configure_logging(None)
+    get_logger().error(
+        f"{command}.failed", error=str(error), exit_code=int(error.exit_code)
+    )
 
 
 def _settings() -> Settings:
@@ -82,6 +98,8 @@ def _parse_now(value: str | None) -> datetime:
     )
 
 
+_NOW_SLACK = timedelta(minutes=5)
+
 NowOption = Annotated[
     str | None,
     typer.Option(
@@ -106,6 +124,12 @@ def run(
     instant = _parse_now(now)
     settings = _settings()
     dry_run = dry_run or settings.dry_run
+    if not dry_run and instant > datetime.now(UTC) + _NOW_SLACK:
+        raise typer.BadParameter(
+            "--now is in the future: a real run would text people now for a day "
+            "that has not come; use --dry-run to look ahead",
+            param_hint="--now",
+        )
 
     from notifier.job import run_job
 
@@ -152,10 +176,11 @@ def _print_would_send(outgoing: Outgoing) -> None:
 def db_init() -> None:
     """Create the notifier's ledger and suppression tables (safe to run again)."""
     settings = _settings()
-    from notifier.db import describe, init_own_tables, make_engine
+    from notifier.db import describe, init_own_tables, make_engine, require_app_tables
 
     engine = make_engine(settings)
     with _database_errors(engine):
+        require_app_tables(engine)
         created = init_own_tables(engine)
     where = describe(engine)
     if created:
@@ -169,10 +194,11 @@ def db_init() -> None:
 def db_check() -> None:
     """Report missing recommended indexes on the app's tables, with the SQL."""
     settings = _settings()
-    from notifier.db import describe, make_engine, missing_indexes
+    from notifier.db import describe, make_engine, missing_indexes, require_app_tables
 
     engine = make_engine(settings)
     with _database_errors(engine):
+        require_app_tables(engine)
         missing = missing_indexes(engine)
     if not missing:
         typer.echo(f"all recommended indexes are present in {describe(engine)}")

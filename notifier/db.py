@@ -174,6 +174,33 @@ def init_own_tables(engine: Engine) -> list[str]:
     return [table.name for table in missing]
 
 
+REQUIRED_COLUMNS = {
+    "users": ("id", "name", "phone_number", "time_zone"),
+    "habits": ("id", "user_id", "name", "created_at"),
+    "logs": ("habit_id", "created_at"),
+}
+
+
+def require_app_tables(engine: Engine) -> None:
+    """Raise ConfigError unless the app's tables have the columns the job reads."""
+    inspector = sa.inspect(engine)
+    existing = set(inspector.get_table_names())
+    for table, columns in REQUIRED_COLUMNS.items():
+        if table not in existing:
+            raise ConfigError(
+                f"table {table} does not exist in {describe(engine)}: point the "
+                "database settings at the app's database"
+            )
+        present = {column["name"] for column in inspector.get_columns(table)}
+        missing = [column for column in columns if column not in present]
+        if missing:
+            raise ConfigError(
+                f"table {table} in {describe(engine)} has no column {missing[0]}: "
+                "the job reads users(id, name, phone_number, time_zone), "
+                "habits(id, user_id, name, created_at) and logs(habit_id, created_at)"
+            )
+
+
 def require_own_tables(engine: Engine) -> None:
     """Raise LedgerMissing unless ``db init`` has created our tables."""
     existing = set(sa.inspect(engine).get_table_names())

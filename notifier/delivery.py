@@ -100,7 +100,11 @@ class SendPool:
             run.deadline,
         )
         workers = settings.twilio_max_in_flight
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="send",
+            initializer=run.transport.warm_up,
+        )
         self._slots = threading.BoundedSemaphore(workers * 64)
 
     def submit(self, outgoing: Outgoing) -> None:
@@ -152,9 +156,12 @@ class SendPool:
             )
         except AccountRefused as error:
             run.fatal = error
+            run.summary.account_refused = True
             run.stop.set()
             run.ledger.release(outgoing.user_id, outgoing.local_date)
-            run.log.error("send.account_refused", user_id=outgoing.user_id)
+            run.log.error(
+                "send.account_refused", user_id=outgoing.user_id, code=error.error_code
+            )
             return
         self._record(outgoing, result)
 

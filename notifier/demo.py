@@ -188,6 +188,9 @@ class ConsoleTransport:
         """The demo never leaves a send in doubt."""
         return None
 
+    def warm_up(self) -> None:
+        """Nothing to prepare."""
+
 
 def demo_now() -> datetime:
     """Now, to the minute: the demo's evaluation instant."""

@@ -18,6 +18,7 @@ from notifier.db import (
     DbClock,
     database_failure,
     make_engine,
+    require_app_tables,
     require_own_tables,
     utc_now_naive,
 )
@@ -118,6 +119,7 @@ class _Run:
         )
         self.beat(force=True)
         try:
+            require_app_tables(self.engine)
             require_own_tables(self.engine)
             lock_name = shard_lock_name(
                 self.engine.url.database, self.shard.index, self.shard.count

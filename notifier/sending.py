@@ -43,6 +43,10 @@ class AttemptResult:
 class AccountRefused(ConfigError):
     """The provider refuses the whole account or sender: stop sending at once."""
 
+    def __init__(self, message: str, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
 
 class LookupFailed(Exception):
     """The provider could not say whether a message exists."""
@@ -57,6 +61,10 @@ class Transport(Protocol):
 
     def find_sent(self, to: str, since: datetime) -> str | None:
         """The SID of a message to ``to`` created at or after ``since``, if any."""
+        ...
+
+    def warm_up(self) -> None:
+        """Prepare the calling thread (a client, a connection pool) before pacing."""
         ...
 
 

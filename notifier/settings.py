@@ -6,6 +6,7 @@ convention of official container images, so Kubernetes can mount Secrets as file
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -100,6 +101,29 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a two-letter region code such as US")
         return region
 
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str | None) -> str | None:
+        return _sid(value, "AC")
+
+    @field_validator("twilio_messaging_service_sid")
+    @classmethod
+    def _service_sid(cls, value: str | None) -> str | None:
+        return _sid(value, "MG")
+
+    @field_validator("twilio_from_number")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if _E164.match(text) or _ALPHANUMERIC_SENDER.match(text):
+            return text
+        raise ValueError(
+            "must be an E.164 number such as +15005550006 (or an alphanumeric "
+            "sender ID of up to 11 characters)"
+        )
+
     @field_validator("twilio_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -178,6 +202,19 @@ class Settings(BaseModel):
             )
 
 
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+
+def _sid(value: str | None, prefix: str) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", text):
+        raise ValueError(f"must be {prefix} followed by 32 hexadecimal digits")
+    return text
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Read and check every setting; raise ConfigError naming the first bad one."""
     values: dict[str, Any] = {}
@@ -217,6 +254,7 @@ def _read_value(environ: Mapping[str, str], env_name: str) -> str | None:
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors(include_url=False, include_input=False)[0]
-    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{name}: {message}; fix it in the environment"
+    if first["loc"]:
+        message = f"{str(first['loc'][0]).upper()}: {message}"
+    return f"{message}; fix it in the environment"

@@ -29,6 +29,7 @@ class RunSummary:
     unresolved: int = 0
     interrupted: int = 0
     stopped_early: bool = False
+    account_refused: bool = False
     database_lost: bool = False
     another_run_active: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -46,7 +47,10 @@ class RunSummary:
 
     @property
     def exit_code(self) -> ExitCode:
-        """OK when every evaluated user ended sent, skipped or refused; else RETRY."""
+        """OK when every evaluated user ended sent, skipped or refused; CONFIG when
+        Twilio refused the account; else RETRY."""
+        if self.account_refused:
+            return ExitCode.CONFIG
         incomplete = (
             self.database_lost
             or self.unresolved
@@ -73,6 +77,7 @@ class RunSummary:
             "unresolved": self.unresolved,
             "interrupted": self.interrupted,
             "stopped_early": self.stopped_early,
+            "account_refused": self.account_refused,
             "database_lost": self.database_lost,
             "another_run_active": self.another_run_active,
             "duration_s": round(time.monotonic() - self.started, 3),

@@ -114,6 +114,10 @@ class TwilioTransport:
                 return str(message.sid)
         return None
 
+    def warm_up(self) -> None:
+        """Build this thread's client now, so its first request keeps its slot."""
+        self._client()
+
     def _ours(self, message: Any) -> bool:
         if self._from:
             return bool(message.from_ == self._from)
@@ -139,7 +143,8 @@ def _sorted_refusal(
     if code in ACCOUNT_WIDE or error.status in (401, 403):
         raise AccountRefused(
             f"Twilio refused the account or sender ({reason}): check "
-            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and the sender settings"
+            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and the sender settings",
+            error_code=code,
         )
     if code in TRY_LATER or error.status == 429:
         return AttemptResult(

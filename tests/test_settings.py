@@ -53,6 +53,10 @@ def test_secrets_never_in_repr(tmp_path: Path) -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"TWILIO_MAX_MPS": "0"}, "TWILIO_MAX_MPS"),
         ({"TWILIO_API_BASE_URL": "ftp://x"}, "TWILIO_API_BASE_URL"),
+        ({"TWILIO_FROM_NUMBER": "15005550006"}, "TWILIO_FROM_NUMBER"),
+        ({"TWILIO_ACCOUNT_SID": "XX123"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_MESSAGING_SERVICE_SID": "MG12"}, "TWILIO_MESSAGING_SERVICE_SID"),
+        ({"SHARD_COUNT": "3", "JOB_COMPLETION_INDEX": "3"}, "JOB_COMPLETION_INDEX"),
         ({"DB_PASSWORD_FILE": "/nonexistent/pw"}, "DB_PASSWORD_FILE"),
         ({"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/etc/hostname"}, "DB_PASSWORD"),
     ],
@@ -77,10 +81,10 @@ def test_require_twilio_wants_exactly_one_sender() -> None:
     """A from number and a messaging service together are refused."""
     settings = load_settings(
         {
-            "TWILIO_ACCOUNT_SID": "AC1",
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": "t",
             "TWILIO_FROM_NUMBER": "+15005550006",
-            "TWILIO_MESSAGING_SERVICE_SID": "MG1",
+            "TWILIO_MESSAGING_SERVICE_SID": "MG" + "0" * 32,
         }
     )
     with pytest.raises(ConfigError, match="exactly one"):
