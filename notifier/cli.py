@@ -119,15 +119,22 @@ def run(
         ),
     ] = False,
     now: NowOption = None,
+    allow_future: Annotated[
+        bool,
+        typer.Option(
+            help="Let a real run use a --now later than the clock (rehearsals "
+            "against a test Twilio)."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate every user inside their send window and text those who are due."""
     instant = _parse_now(now)
     settings = _settings()
     dry_run = dry_run or settings.dry_run
-    if not dry_run and instant > datetime.now(UTC) + _NOW_SLACK:
+    if not (dry_run or allow_future) and instant > datetime.now(UTC) + _NOW_SLACK:
         raise typer.BadParameter(
             "--now is in the future: a real run would text people now for a day "
-            "that has not come; use --dry-run to look ahead",
+            "that has not come; use --dry-run to look ahead (or --allow-future)",
             param_hint="--now",
         )
 

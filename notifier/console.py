@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from notifier.db import DbClock, ledger, suppressions, users
-from notifier.evaluate import Shard, candidate_pages, groups_for_users, habit_names
+from notifier.db import DbClock, ledger, suppressions, users, utc_now_naive
+from notifier.evaluate import (
+    Candidate,
+    Shard,
+    candidate_pages,
+    groups_for_users,
+    habit_names,
+)
 from notifier.phones import mask_phone, normalize_phone
 from notifier.rules import NotDue, Rule, decide
 from notifier.settings import Settings, load_settings
@@ -53,6 +59,8 @@ def preview_users(
             list({group.raw: group for group in groups.values()}.values()),
             clock,
             Shard(),
+            recent_since=utc_now_naive()
+            - timedelta(hours=settings.text_cooldown_hours),
             user_ids=wanted,
         )
         candidates = {c.user_id: c for page in pages for c in page}
@@ -76,9 +84,24 @@ def preview_users(
         recipient = Recipient(user_id, candidate.name, names.get(user_id, ()))
         body = renderer.render(verdict, recipient, days.local_date)
         title = f"{verdict.value} for user {user_id} to {mask_phone(phone)} ({where})"
-        if phone is None:
-            title += " - phone number unusable, would be skipped"
         yield from _text_block(settings, title, body)
+        for note in _why_not_now(settings, candidate, phone, now):
+            yield f"    (not sent now: {note})"
+
+
+def _why_not_now(
+    settings: Settings, candidate: Candidate, phone: str | None, now: datetime
+) -> Iterator[str]:
+    """What would stop a run at ``now`` from sending this text."""
+    local = now.astimezone(candidate.group.zone)
+    if not settings.send_window.contains(local):
+        yield f"local time {local:%H:%M} is outside SEND_WINDOW {settings.send_window}"
+    if candidate.ledger_status is not None:
+        yield f"the ledger already says {candidate.ledger_status} for this date"
+    elif candidate.texted_recently:
+        yield f"texted within the last {settings.text_cooldown_hours:g} hours"
+    if phone is None:
+        yield "the phone number is unusable (a DEFAULT_PHONE_REGION may help)"
 
 
 def _text_block(settings: Settings, title: str, body: str) -> Iterator[str]:
@@ -162,10 +185,14 @@ def user_status(
         query = query.where(ledger.c.local_date == day)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-        phone_raw = conn.execute(
+        user = conn.execute(
             sa.select(users.c.phone_number).where(users.c.id == user_id)
-        ).scalar()
-        phone = normalize_phone(phone_raw, settings.default_phone_region)
+        ).first()
+        phone_raw = None if user is None else user.phone_number
+        phone = normalize_phone(
+            None if phone_raw is None else str(phone_raw),
+            settings.default_phone_region,
+        )
         suppression = (
             conn.execute(
                 sa.select(suppressions).where(suppressions.c.phone_e164 == phone)
@@ -174,6 +201,8 @@ def user_status(
             else None
         )
 
+    if user is None:
+        yield f"user {user_id}: no such user in the app's users table"
     if not rows:
         yield f"user {user_id}: no texts recorded" + (f" on {day}" if day else "")
     for row in rows:
@@ -191,3 +220,7 @@ def user_status(
             f"error {suppression.error_code}) since {suppression.created_at:%Y-%m-%d}; "
             "lift with `habit-notifier suppressions lift NUMBER`"
         )
+    elif phone is not None:
+        yield f"number {mask_phone(phone)} is not suppressed"
+    elif user is not None:
+        yield "the user's phone number is unusable, so nobody texts it"

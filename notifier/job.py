@@ -274,7 +274,7 @@ class _Run:
             self.log.warning(
                 "user.time_zone_fallback",
                 user_id=candidate.user_id,
-                time_zone=repr(candidate.group.raw)[:40],
+                time_zone=(candidate.group.raw or "")[:40],
                 using=self.settings.default_time_zone,
             )
 

@@ -93,7 +93,7 @@ def test_no_secret_in_any_output_through_a_bad_day(
     twilio.fail_for(phone_for(3), 400, 21211)
     outputs = []
 
-    day = notifier(env, "run", "--now", NOW)
+    day = notifier(env, "run", "--now", NOW, "--allow-future")
     outputs += [day.stdout, day.stderr]
     for args in (
         ["status", "2"],
@@ -106,11 +106,17 @@ def test_no_secret_in_any_output_through_a_bad_day(
 
     wrong_login = notifier({**env, "DB_PASSWORD": DB_PASSWORD + "x"}, "run")
     wrong_token = notifier(
-        {**env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN[::-1]}, "run", "--now", TOMORROW
+        {**env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN[::-1]},
+        "run",
+        "--now",
+        TOMORROW,
+        "--allow-future",
     )
     with TcpProxy("127.0.0.1", 3306) as proxy:
         proxy.cut()
-        no_db = notifier({**env, "DB_PORT": str(proxy.port)}, "run", "--now", NOW)
+        no_db = notifier(
+            {**env, "DB_PORT": str(proxy.port)}, "run", "--now", NOW, "--allow-future"
+        )
     outputs += [wrong_login.stderr, wrong_token.stderr, no_db.stderr]
     settings = load_settings(env)
     outputs += [repr(settings), str(settings), str(settings.model_dump())]

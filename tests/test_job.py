@@ -70,7 +70,7 @@ def loaded(app_db: AppDatabase) -> Iterator[AppDatabase]:
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["run", "--now", NOW, *args], env=env)
+    result = runner.invoke(app, ["run", "--now", NOW, "--allow-future", *args], env=env)
     return result.exit_code, result.output
 
 
@@ -125,7 +125,9 @@ class TestRun:
         first = len(fake_twilio.messages)
 
         code, output = run(env)
-        later = runner.invoke(app, ["run", "--now", "2026-12-05T02:30:00Z"], env=env)
+        later = runner.invoke(
+            app, ["run", "--now", "2026-12-05T02:30:00Z", "--allow-future"], env=env
+        )
 
         assert code == 0, output
         assert later.exit_code == 0, later.output

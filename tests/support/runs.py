@@ -69,7 +69,7 @@ def prepare(
 
 def invoke(env: dict[str, str], *args: str, now: str = NOW) -> Result:
     """``habit-notifier run --now NOW`` in-process, through Typer's runner."""
-    return runner.invoke(app, ["run", "--now", now, *args], env=env)
+    return runner.invoke(app, ["run", "--now", now, "--allow-future", *args], env=env)
 
 
 def texts_per_user(twilio: FakeTwilio, user_ids: Iterable[int]) -> dict[int, int]:
@@ -116,7 +116,7 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
 def start_run(env: dict[str, str], now: str = NOW) -> subprocess.Popen[str]:
     """Start ``python -m notifier run`` as a real process, output captured."""
     return subprocess.Popen(
-        [sys.executable, "-m", "notifier", "run", "--now", now],
+        [sys.executable, "-m", "notifier", "run", "--now", now, "--allow-future"],
         env=process_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
