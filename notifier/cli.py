@@ -257,10 +257,15 @@ def templates_check() -> None:
                 f"{shape.encoding}, {shape.segments} segment(s), "
                 f"{shape.cost(price):.4f} {currency}"
             )
+            if shape.non_gsm:
+                culprits = ", ".join(f"{c} (U+{ord(c):04X})" for c in shape.non_gsm)
+                typer.echo(f"    Unicode because of: {culprits}")
             for line in item.body.splitlines():
                 typer.echo(f"    | {line}")
         if check.problem:
             typer.echo(f"  PROBLEM: {check.problem}")
+    if not any(check.enabled for check in checks):
+        typer.echo("\nWARNING: every rule is switched off: no text will be sent")
     problems = [check for check in checks if check.problem]
     if problems:
         typer.echo(f"\n{len(problems)} template problem(s)", err=True)

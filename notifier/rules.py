@@ -87,7 +87,16 @@ def load_rules(templates_dir: Path) -> dict[Rule, RuleConfig]:
     return {rule: _rule_config(path, rule, document.get(rule.value)) for rule in Rule}
 
 
+_KEYS = frozenset({"enabled", "template", "days", "when"})
+
+
 def _rule_config(path: Path, rule: Rule, table: object) -> RuleConfig:
+    if isinstance(table, dict) and set(table) - _KEYS:
+        unknown = sorted(set(table) - _KEYS)[0]
+        raise ConfigError(
+            f"{path}: [{rule.value}] has unknown key {unknown!r}; the keys are "
+            f"{', '.join(sorted(_KEYS))}"
+        )
     if not isinstance(table, dict):
         raise ConfigError(
             f"{path}: add a [{rule.value}] table (set enabled = false to turn it off)"

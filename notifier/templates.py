@@ -16,6 +16,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    UndefinedError,
     meta,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -109,6 +110,12 @@ class Renderer:
         try:
             body: str = self._templates[rule].render(context)
             return body.strip()
+        except UndefinedError as error:
+            name = self.rules[rule].template
+            raise ConfigError(
+                f"template {name}: {error.message}; a user has id, name and "
+                "first_name, and habits is a list of names (see templates/README.md)"
+            ) from None
         except TemplateError as error:
             name = self.rules[rule].template
             raise ConfigError(f"template {name}: {error}; fix the template") from None
@@ -149,6 +156,7 @@ class SmsShape:
     encoding: str
     units: int
     segments: int
+    non_gsm: tuple[str, ...] = ()
 
     def cost(self, price_per_segment: Decimal) -> Decimal:
         """What sending it costs at a flat price per segment."""
@@ -161,11 +169,21 @@ def sms_shape(body: str) -> SmsShape:
     try:
         units = len(body.encode("gsm03.38"))
         encoding, single, multi = "GSM-7", 160, 153
+        non_gsm: tuple[str, ...] = ()
     except UnicodeEncodeError:
         units = len(body.encode("utf-16-le")) // 2
         encoding, single, multi = "UCS-2", 70, 67
+        non_gsm = tuple(dict.fromkeys(char for char in body if not _in_gsm(char)))
     segments = 1 if units <= single else math.ceil(units / multi)
-    return SmsShape(encoding=encoding, units=units, segments=segments)
+    return SmsShape(encoding, units, segments, non_gsm)
+
+
+def _in_gsm(char: str) -> bool:
+    try:
+        char.encode("gsm03.38")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,3 +140,25 @@ def test_health_reports_a_stale_heartbeat(tmp_path: Path) -> None:
     beat.touch()
     assert runner.invoke(app, ["health", "--max-age", "60"], env=env).exit_code == 0
     assert runner.invoke(app, ["health", "--max-age", "-1"], env=env).exit_code == 1
+
+
+def test_templates_check_warns_when_every_rule_is_off(tmp_path: Path) -> None:
+    """Switching every rule off is allowed, and check says nothing will be sent."""
+    folder = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), folder)
+    rules = (
+        (folder / "rules.toml").read_text().replace("enabled = true", "enabled = false")
+    )
+    (folder / "rules.toml").write_text(rules)
+    result = runner.invoke(
+        app, ["templates", "check"], env={"TEMPLATES_DIR": str(folder)}
+    )
+    assert result.exit_code == 0, result.output
+    assert "every rule is switched off" in result.output
+
+
+def test_real_run_in_the_future_is_refused() -> None:
+    """A real run with --now ahead of the clock is a usage error, before any setup."""
+    result = runner.invoke(app, ["run", "--now", "2099-01-01T00:00:00Z"])
+    assert result.exit_code == 2
+    assert "in the future" in result.output

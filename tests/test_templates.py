@@ -153,3 +153,27 @@ def test_check_flags_texts_over_the_limit(folder: Path) -> None:
     assert checks[Rule.NO_LOGS].problem is not None
     assert "never sent" in checks[Rule.NO_LOGS].problem
     assert checks[Rule.STREAK_AT_RISK].problem is None
+
+
+def test_shape_names_the_characters_that_force_unicode() -> None:
+    """A curly apostrophe pasted from a word processor is named as the culprit."""
+    shape = sms_shape("Don\u2019t stop now \u00e9")
+    assert shape.encoding == "UCS-2"
+    assert shape.non_gsm == ("\u2019",)
+
+
+def test_unknown_key_in_rules_file_is_named(folder: Path) -> None:
+    """A misspelt key such as `enable` is reported by name."""
+    rules = (folder / "rules.toml").read_text()
+    (folder / "rules.toml").write_text(
+        rules.replace("enabled = true", "enable = true", 1)
+    )
+    with pytest.raises(ConfigError, match="unknown key 'enable'"):
+        Renderer(folder)
+
+
+def test_unknown_user_field_lists_the_known_ones(folder: Path) -> None:
+    """user.firstname (a typo) says which fields a user has."""
+    (folder / "no_logs.txt.j2").write_text("Hi {{ user.firstname }}")
+    with pytest.raises(ConfigError, match="a user has id, name and first_name"):
+        Renderer(folder)
