@@ -237,6 +237,13 @@ class _Run:
     def _handle_page(self, page: list[Candidate], sender: SendPool | None) -> None:
         self.summary.add("users_scanned", len(page))
         due = [item for item in map(self._screen, page) if item is not None]
+        self.log.debug(
+            "page.evaluated",
+            first_user_id=page[0].user_id,
+            last_user_id=page[-1].user_id,
+            users=len(page),
+            due=len(due),
+        )
         if not due:
             return
 
@@ -280,6 +287,12 @@ class _Run:
 
         verdict = decide(
             candidate.group.days, candidate.first_habit_at, candidate.last_log_at
+        )
+        self.log.debug(
+            "user.decided",
+            user_id=candidate.user_id,
+            verdict=verdict.value,
+            local_date=candidate.group.days.local_date.isoformat(),
         )
         if isinstance(verdict, NotDue):
             self.summary.count("not_due", verdict.value)
