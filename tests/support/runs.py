@@ -7,6 +7,7 @@ signals are involved) and then count the texts each person got.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner, Result
 
@@ -102,6 +104,33 @@ def ledger_rows(database: AppDatabase) -> dict[int, tuple[str, int | None]]:
             (LOCAL_DATE,),
         )
         return {user_id: (status, code) for user_id, status, code in cursor.fetchall()}
+
+
+def logged_events(output: str, name: str) -> list[dict[str, Any]]:
+    """The JSON log events called ``name`` in a run's output, oldest first."""
+    found = []
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        if event.get("event") == name:
+            found.append(event)
+    return found
+
+
+def run_summary(output: str) -> dict[str, Any]:
+    """The fields of the one ``run.summary`` event in a run's output."""
+    (summary,) = logged_events(output, "run.summary")
+    return summary
+
+
+def plain_lines(output: str) -> list[str]:
+    """The output's non-empty lines that are not JSON log events."""
+    return [
+        line
+        for line in output.splitlines()
+        if line.strip() and not line.startswith("{")
+    ]
 
 
 def process_env(env: dict[str, str]) -> dict[str, str]:
