@@ -291,10 +291,12 @@ def preview(
         for line in preview_samples(settings, instant.date()):
             typer.echo(line)
         return
-    from notifier.db import make_engine
+    from notifier.db import make_engine, require_app_tables, require_own_tables
 
     engine = make_engine(settings)
     with _database_errors(engine):
+        require_app_tables(engine)
+        require_own_tables(engine)
         for line in preview_users(settings, engine, user_ids, instant):
             typer.echo(line)
 

@@ -152,14 +152,19 @@ class TestConnectionSettings:
 
 
 class TestCommands:
-    def test_status_before_db_init_is_a_config_error(
-        self, app_db: AppDatabase, fake_twilio: FakeTwilio
+    @pytest.mark.parametrize(
+        "args",
+        [["status", "1"], ["preview", "1", "--now", NOW]],
+        ids=["status", "preview"],
+    )
+    def test_before_db_init_is_a_config_error(
+        self, app_db: AppDatabase, fake_twilio: FakeTwilio, args: list[str]
     ) -> None:
-        """status USER before the notifier's tables exist: one line pointing at
-        db init, exit 3."""
+        """status or preview USER before the notifier's tables exist: one line
+        pointing at db init, exit 3."""
         load_people(app_db, due_people(1))
 
-        result = runner.invoke(app, ["status", "1"], env=fault_env(app_db, fake_twilio))
+        result = runner.invoke(app, args, env=fault_env(app_db, fake_twilio))
 
         assert result.exit_code == 3, result.output
         assert_one_error_line(result.output, "db init")

@@ -34,7 +34,7 @@ class Person:
     def log_instants(self) -> list[datetime]:
         """The logs as UTC instants: ``logs_local`` read in the person's IANA zone,
         plus ``logs_utc`` as given."""
-        zone = ZoneInfo(self.time_zone) if self.logs_local else UTC
+        zone = ZoneInfo(self.time_zone or "UTC") if self.logs_local else UTC
         local = [
             stamp.replace(tzinfo=zone).astimezone(UTC) for stamp in self.logs_local
         ]
@@ -53,8 +53,8 @@ def load_people(database: AppDatabase, people: Iterable[Person]) -> None:
         (person.id, person.name, person.phone, person.time_zone, LONG_AGO)
         for person in people
     )
-    habit_rows = []
-    log_rows = []
+    habit_rows: list[tuple[object, ...]] = []
+    log_rows: list[tuple[object, ...]] = []
     next_habit = 1
     for person in people:
         for index, name in enumerate(person.habits):
