@@ -136,7 +136,7 @@ class TestConnectionSettings:
         )
 
         process = subprocess.run(
-            [sys.executable, "-m", "notifier", "run", "--now", NOW],
+            [sys.executable, "-m", "notifier", "run", "--now", NOW, "--allow-future"],
             env=process_env(env),
             capture_output=True,
             text=True,
