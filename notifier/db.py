@@ -146,12 +146,14 @@ def database_failure(engine: Engine, error: DBAPIError) -> ConfigError | Databas
     reason = _driver_message(error)
     if code in _CREDENTIAL_ERRORS:
         return ConfigError(
-            f"database {describe(engine)} refused the login ({reason}): check DB_USER, "
-            "DB_PASSWORD and DB_NAME"
+            f"database {describe(engine)} refused the login ({reason}): check the "
+            "user, password and database name (DB_USER, DB_PASSWORD, DB_NAME, or "
+            "DATABASE_URL)"
         )
     return DatabaseError(
-        f"cannot use the database at {describe(engine)} ({reason}): check DB_HOST and "
-        "DB_PORT and that the server is up, then rerun"
+        f"cannot use the database at {describe(engine)} ({reason}): check the host "
+        "and port (DB_HOST, DB_PORT, or DATABASE_URL) and that the server is up, "
+        "then rerun"
     )
 
 
