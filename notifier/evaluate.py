@@ -182,7 +182,7 @@ def page_query(
     user_ids: Iterable[int] | None = None,
 ) -> sa.Select[Any]:
     """One page of the groups' users after ``after_id``, by id, each with their
-    oldest habit's creation and their newest log before ``now``.
+    oldest habit's creation and their newest log up to ``now``.
 
     The newest log is found per habit by reading the logs index backwards from
     ``now`` and stopping at the first entry, so a user costs one index probe per
@@ -200,7 +200,7 @@ def page_query(
     owned = habits.alias("owned")
     newest_per_habit = (
         sa.select(logs.c.created_at)
-        .where(logs.c.habit_id == owned.c.id, logs.c.created_at < now)
+        .where(logs.c.habit_id == owned.c.id, logs.c.created_at <= now)
         .order_by(logs.c.created_at.desc())
         .limit(1)
         .scalar_subquery()

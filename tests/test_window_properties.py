@@ -46,7 +46,7 @@ def reference(
     yesterday = today - timedelta(days=1)
     if first_habit is None:
         return NotDue.NO_HABITS
-    days_logged = {log.astimezone(tz).date() for log in logs if log < now}
+    days_logged = {log.astimezone(tz).date() for log in logs if log <= now}
     if today in days_logged:
         return NotDue.LOGGED_TODAY
     if yesterday in days_logged:
@@ -61,7 +61,7 @@ def notifier_says(
 ) -> Rule | NotDue:
     """The notifier's answer, with the database's range query done in Python."""
     days = local_days(zone(zone_name), now)
-    inside = [log for log in logs if days.yesterday_start <= log < days.now]
+    inside = [log for log in logs if days.yesterday_start <= log <= days.now]
     return decide(days, first_habit, max(inside, default=None))
 
 
