@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -216,22 +217,17 @@ def db_check() -> None:
     raise typer.Exit(int(ExitCode.CONFIG))
 
 
-class _database_errors:
-    """Map driver errors inside the block to our one-line database errors."""
+@contextmanager
+def _database_errors(engine: Any) -> Iterator[None]:
+    """Turn driver errors inside the block into our one-line database errors."""
+    from sqlalchemy.exc import DBAPIError
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
+    from notifier.db import database_failure
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: Any, _tb: Any) -> None:
-        from sqlalchemy.exc import DBAPIError
-
-        from notifier.db import database_failure
-
-        if isinstance(error, DBAPIError):
-            raise database_failure(self.engine, error) from None
+    try:
+        yield
+    except DBAPIError as error:
+        raise database_failure(engine, error) from None
 
 
 @templates_app.command("check")
