@@ -131,23 +131,26 @@ class _Run:
                 else nullcontext(True)
             )
             with locking as held:
-                if not held:
+                if held:
+                    self._settle_and_send()
+                else:
                     self.summary.another_run_active = True
                     self.log.warning(
                         "run.locked", reason="another run of this shard is active"
                     )
-                    return self.summary
-                try:
-                    self._settle_open_claims()
-                    self._evaluate_and_send()
-                except DBAPIError as error:
-                    self.lost_database(error)
         except DBAPIError as error:
             raise database_failure(self.engine, error) from None
         self.log.info("run.summary", **self.summary.fields())
         if self.fatal is not None:
             raise self.fatal
         return self.summary
+
+    def _settle_and_send(self) -> None:
+        try:
+            self._settle_open_claims()
+            self._evaluate_and_send()
+        except DBAPIError as error:
+            self.lost_database(error)
 
     def _settle_open_claims(self) -> None:
         if self.transport is None:
