@@ -101,7 +101,9 @@ class _Run:
         self.run_id = uuid.uuid4().hex
         self.log = get_logger().bind(run_id=self.run_id)
         self.summary = RunSummary(dry_run=transport is None)
-        self.ledger = Ledger(engine, self.run_id)
+        self.ledger = Ledger(
+            engine, self.run_id, timedelta(hours=settings.text_cooldown_hours)
+        )
         self.clock = DbClock(settings.db_timezone)
         self.shard = Shard(settings.shard_index, settings.shard_count)
         self.deadline = time.monotonic() + settings.run_deadline_seconds

@@ -37,6 +37,8 @@ class Claim(StrEnum):
     CLAIMED = "claimed"
     TAKEN = "already_claimed"
     SHARED_PHONE = "shared_phone"
+    TEXTED_RECENTLY = "texted_recently"
+    BUSY = "claim_busy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +55,21 @@ class PendingClaim:
 class Ledger:
     """Reads and writes the notifier's own tables."""
 
-    def __init__(self, engine: Engine, run_id: str) -> None:
+    def __init__(
+        self, engine: Engine, run_id: str, cooldown: timedelta = timedelta(0)
+    ) -> None:
         self.engine = engine
         self.run_id = run_id
+        self.cooldown = cooldown
 
     def claim(self, user_id: int, local_date: date, phone: str, rule: str) -> Claim:
-        """Take (user, date) for this run; only a CLAIMED answer allows a send."""
+        """Take (user, date) for this run; only a CLAIMED answer allows a send.
+
+        The claim is refused when the user or the number was texted (or is being
+        texted) within the cooldown under another date: the check and the insert
+        happen under a lock named after the number, so two runs computing
+        different dates for one person cannot both pass.
+        """
         now = utc_now_naive()
         row = {
             "user_id": user_id,
@@ -72,8 +83,13 @@ class Ledger:
             "updated_at": now,
         }
         try:
-            with self.engine.begin() as conn:
-                conn.execute(ledger.insert().values(**row))
+            with self.engine.connect() as conn, _number_lock(conn, phone) as locked:
+                if not locked:
+                    return Claim.BUSY
+                with conn.begin():
+                    if self._texted_since(conn, user_id, local_date, phone, now):
+                        return Claim.TEXTED_RECENTLY
+                    conn.execute(ledger.insert().values(**row))
         except IntegrityError as error:
             if self._holds(user_id, local_date):
                 # A retried claim whose first try committed unseen: it is ours.
@@ -82,6 +98,32 @@ class Ledger:
                 return Claim.SHARED_PHONE
             return Claim.TAKEN
         return Claim.CLAIMED
+
+    def _texted_since(
+        self,
+        conn: Connection,
+        user_id: int,
+        local_date: date,
+        phone: str,
+        now: datetime,
+    ) -> bool:
+        if not self.cooldown:
+            return False
+        query = (
+            sa.select(ledger.c.user_id)
+            .where(
+                sa.or_(ledger.c.user_id == user_id, ledger.c.phone_e164 == phone),
+                ledger.c.status.in_([Status.CLAIMED.value, Status.SENT.value]),
+                ledger.c.claimed_at >= now - self.cooldown,
+                sa.not_(
+                    sa.and_(
+                        ledger.c.user_id == user_id, ledger.c.local_date == local_date
+                    )
+                ),
+            )
+            .limit(1)
+        )
+        return conn.execute(query).first() is not None
 
     def _holds(self, user_id: int, local_date: date) -> bool:
         query = sa.select(ledger.c.run_id).where(
@@ -215,6 +257,30 @@ def lift_suppression(engine: Engine, phone: str) -> bool:
             .values(lifted_at=utc_now_naive())
         )
     return result.rowcount > 0
+
+
+_NUMBER_LOCK_WAIT = 10
+
+
+@contextmanager
+def _number_lock(conn: Connection, phone: str) -> Iterator[bool]:
+    """Serialise claims for one phone number across runs (MySQL named lock)."""
+    if conn.engine.url.get_backend_name() != "mysql":
+        yield True
+        return
+    scope = f"{conn.engine.url.database}:{phone}"
+    name = "habit-notifier:number:" + hashlib.sha256(scope.encode()).hexdigest()[:32]
+    got = conn.execute(
+        sa.text("SELECT GET_LOCK(:name, :wait)"),
+        {"name": name, "wait": _NUMBER_LOCK_WAIT},
+    ).scalar()
+    conn.commit()
+    try:
+        yield got == 1
+    finally:
+        if got == 1:
+            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            conn.commit()
 
 
 def shard_lock_name(database: str | None, shard_index: int, shard_count: int) -> str:

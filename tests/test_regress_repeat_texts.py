@@ -10,7 +10,13 @@ import pytest
 
 from tests.support.appdb import AppDatabase
 from tests.support.people import Person, phone_for
-from tests.support.runs import invoke, prepare, run_summary, texts_per_user
+from tests.support.runs import (
+    invoke,
+    prepare,
+    run_summary,
+    start_run,
+    texts_per_user,
+)
 from tests.support.twilio_server import FakeTwilio
 
 pytestmark = pytest.mark.slow
@@ -99,3 +105,47 @@ class TestTimeZoneSpellings:
         expected = {1: 0, 2: 1, 3: 1, 4: 1}
         assert texts_per_user(fake_twilio, expected) == expected
         assert run_summary(result.output)["time_zone_fallback"] == 0
+
+
+class TestCooldownAtClaimTime:
+    def test_a_shared_number_is_not_texted_twice_in_one_evening(
+        self, app_db: AppDatabase, fake_twilio: FakeTwilio
+    ) -> None:
+        """Two users on one number, a run and then yesterday's replay: the number
+        gets one text (the cooldown covers the number, not just the user)."""
+        shared = phone_for(1)
+        people = [Person(1, "UTC", shared), Person(2, "UTC", shared)]
+        env = prepare(app_db, fake_twilio, people, **COOLDOWN)
+
+        today = invoke(env, now="2026-12-05T01:00:00Z")
+        replay = invoke(env, now="2026-12-04T01:00:00Z")
+
+        assert today.exit_code == 0, today.output
+        assert replay.exit_code == 0, replay.output
+        assert fake_twilio.count_by_recipient() == {shared: 1}
+
+    def test_concurrent_runs_on_different_dates_text_each_person_once(
+        self, app_db: AppDatabase, fake_twilio: FakeTwilio
+    ) -> None:
+        """A scheduled shard and a manual replay of yesterday, at the same time and
+        with other shard settings: each due person gets exactly one text."""
+        people = [Person(i, "UTC", phone_for(i)) for i in range(2, 22, 2)]
+        env = prepare(
+            app_db,
+            fake_twilio,
+            people,
+            TWILIO_MAX_IN_FLIGHT="1",
+            **COOLDOWN,
+        )
+        fake_twilio.latency = 0.2
+        shard = {**env, "SHARD_COUNT": "2", "JOB_COMPLETION_INDEX": "0"}
+
+        runs = [
+            start_run(shard, now="2026-12-05T01:00:00Z"),
+            start_run(env, now="2026-12-04T01:00:00Z"),
+        ]
+        for run in runs:
+            run.communicate(timeout=120)
+
+        counts = fake_twilio.count_by_recipient()
+        assert counts == {person.phone: 1 for person in people}
