@@ -22,7 +22,7 @@ users = sa.Table(
     sa.Column("id", sa.BigInteger, primary_key=True),
     sa.Column("name", sa.String(255)),
     sa.Column("phone_number", sa.String(64)),
-    sa.Column("time_zone", sa.String(64), index=True),
+    sa.Column("time_zone", sa.String(64)),
     sa.Column("created_at", sa.DateTime),
 )
 habits = sa.Table(
@@ -186,14 +186,14 @@ REQUIRED_COLUMNS = {
 def require_app_tables(engine: Engine) -> None:
     """Raise ConfigError unless the app's tables have the columns the job reads."""
     inspector = sa.inspect(engine)
-    existing = set(inspector.get_table_names())
+    existing = set(inspector.get_table_names()) | set(inspector.get_view_names())
     for table, columns in REQUIRED_COLUMNS.items():
         if table not in existing:
             raise ConfigError(
                 f"table {table} does not exist in {describe(engine)}: point the "
                 "database settings at the app's database"
             )
-        present = {column["name"] for column in inspector.get_columns(table)}
+        present = {column["name"].lower() for column in inspector.get_columns(table)}
         missing = [column for column in columns if column not in present]
         if missing:
             raise ConfigError(
@@ -231,7 +231,6 @@ class IndexAdvice:
 RECOMMENDED_INDEXES = (
     IndexAdvice("logs", ("habit_id", "created_at")),
     IndexAdvice("habits", ("user_id", "created_at")),
-    IndexAdvice("users", ("time_zone",)),
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
 from notifier.db import DbClock, habits, ledger, logs, users
 from notifier.timewindow import (
@@ -87,9 +88,7 @@ def zone_groups(
 ) -> list[ZoneGroup]:
     """The time zone values whose users' local clock is inside the window at ``now``."""
     groups = []
-    # Distinct by bytes: a case- and accent-blind collation would fold a valid
-    # spelling and a misspelt one into one value and evaluate both as one zone.
-    spellings = sa.select(sa.cast(users.c.time_zone, sa.LargeBinary)).distinct()
+    spellings = sa.select(ExactText(users.c.time_zone)).distinct()
     for value in conn.execute(spellings).scalars():
         raw = _text(value)
         zone = resolve_zone(raw)
@@ -106,6 +105,30 @@ def _text(value: object) -> str | None:
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace")
     return str(value)
+
+
+class ExactText(sa.sql.functions.FunctionElement[str]):
+    """A text column compared and made distinct by its exact characters.
+
+    A case- or accent-blind collation would fold a valid zone spelling and a
+    misspelt one into one value; on MySQL this converts to utf8mb4 with a binary
+    collation, whatever the column's character set.
+    """
+
+    type = sa.String()
+    inherit_cache = True
+    name = "exact_text"
+
+
+@compiles(ExactText)
+def _exact_text_default(element: ExactText, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(ExactText, "mysql")
+def _exact_text_mysql(element: ExactText, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CONVERT({column} USING utf8mb4) COLLATE utf8mb4_bin"
 
 
 class GroupLookup:
@@ -222,8 +245,6 @@ def page_query(
         .where(_in_groups(groups))
         .order_by(users.c.id)
         .limit(page_size)
-        # Walk users in key order: a time_zone index would scatter the reads.
-        .with_hint(users, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
     )
     if after_id is not None:
         query = query.where(users.c.id > after_id)
@@ -238,7 +259,7 @@ def page_query(
 
 def _in_groups(groups: Sequence[ZoneGroup]) -> sa.ColumnElement[bool]:
     named = sorted({group.raw for group in groups if group.raw is not None})
-    conditions = [users.c.time_zone.in_(named)] if named else []
+    conditions = [ExactText(users.c.time_zone).in_(named)] if named else []
     if any(group.raw is None for group in groups):
         conditions.append(users.c.time_zone.is_(None))
     return sa.or_(*conditions)

@@ -38,7 +38,7 @@ TWILIO_API = "https://api.twilio.com"
 class Settings(BaseModel):
     """Every setting the job reads, named as its environment variable in lowercase."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     database_url: SecretStr | None = None
     db_host: str | None = None
@@ -136,6 +136,11 @@ class Settings(BaseModel):
             raise ValueError(
                 "must be https://HOST (or http://HOST:PORT for a local server)"
             )
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise ValueError(
+                "http:// would send the auth token in clear text: use https://, "
+                "or http:// only for a server on this machine (127.0.0.1)"
+            )
         return value.strip().rstrip("/")
 
     @field_validator("log_level", mode="before")
@@ -203,7 +208,8 @@ class Settings(BaseModel):
 
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}$")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _sid(value: str | None, prefix: str) -> str | None:

@@ -67,7 +67,6 @@ class TestDbCheck:
             conn.exec_driver_sql(
                 "CREATE INDEX ix_logs_wider ON logs (habit_id, created_at, id)"
             )
-            conn.exec_driver_sql("CREATE INDEX ix_users_tz ON users (time_zone)")
         engine.dispose()
 
         code, output = run_check(bare_app_db)

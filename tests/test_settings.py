@@ -54,6 +54,9 @@ def test_secrets_never_in_repr(tmp_path: Path) -> None:
         ({"TWILIO_MAX_MPS": "0"}, "TWILIO_MAX_MPS"),
         ({"TWILIO_API_BASE_URL": "ftp://x"}, "TWILIO_API_BASE_URL"),
         ({"TWILIO_FROM_NUMBER": "15005550006"}, "TWILIO_FROM_NUMBER"),
+        ({"TWILIO_API_BASE_URL": "http://api.twilio.com"}, "TWILIO_API_BASE_URL"),
+        ({"RUN_DEADLINE_SECONDS": "inf"}, "RUN_DEADLINE_SECONDS"),
+        ({"TWILIO_MAX_MPS": "nan"}, "TWILIO_MAX_MPS"),
         ({"TWILIO_ACCOUNT_SID": "XX123"}, "TWILIO_ACCOUNT_SID"),
         ({"TWILIO_MESSAGING_SERVICE_SID": "MG12"}, "TWILIO_MESSAGING_SERVICE_SID"),
         ({"SHARD_COUNT": "3", "JOB_COMPLETION_INDEX": "3"}, "JOB_COMPLETION_INDEX"),
@@ -89,3 +92,11 @@ def test_require_twilio_wants_exactly_one_sender() -> None:
     )
     with pytest.raises(ConfigError, match="exactly one"):
         settings.require_twilio()
+
+
+@pytest.mark.parametrize(
+    "sender", ["+15005550006", "HabitApp", "My-Brand", "HABIT_APP"]
+)
+def test_senders_twilio_accepts(sender: str) -> None:
+    """E.164 numbers and alphanumeric sender IDs (with - + _ &) are accepted."""
+    assert load_settings({"TWILIO_FROM_NUMBER": sender}).twilio_from_number == sender
