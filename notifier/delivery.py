@@ -146,6 +146,11 @@ class SendPool:
             run.lost_database(error)
             run.summary.add("interrupted")
             return
+        if claim is Claim.BUSY:
+            # Another run held this number's lock for a long time: try next run.
+            run.summary.add("interrupted")
+            run.log.warning("claim.busy", user_id=outgoing.user_id)
+            return
         if claim is not Claim.CLAIMED:
             run.skip(outgoing.user_id, claim.value)
             return
