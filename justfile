@@ -88,7 +88,7 @@ render ENV: (_check-env ENV)
     {{ kustomize }} {{ overlays }}/{{ ENV }}
 
 # Render, schema-check and lint every overlay, component and the Dockerfile.
-validate:
+validate: _check-templates
     #!/usr/bin/env bash
     set -euo pipefail
     out="$(mktemp -d)"
@@ -129,7 +129,7 @@ diff ENV: (_check-env ENV)
     if ((status > 1)); then exit "$status"; fi
 
 # Build, push, pin the pushed digest and apply ENV; prod asks first.
-deploy ENV: (_check-env ENV)
+deploy ENV: (_check-env ENV) _check-templates
     #!/usr/bin/env bash
     set -euo pipefail
     if [[ "{{ ENV }}" == prod && -n "$(git status --porcelain)" ]]; then
@@ -297,3 +297,17 @@ _registry ENV:
 [private]
 _context ENV:
     @echo {{ if ENV == "prod" { prod_context } else if ENV == "staging" { staging_context } else { error("no kube context setting for " + ENV) } }}
+
+# Every file in templates/ must be in the templates ConfigMap, and only those.
+_check-templates:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    listed="$(grep -oE '\.\./\.\./templates/[^ ]+' k8s/base/kustomization.yaml \
+        | sed 's#.*/##' | sort)"
+    present="$(find templates -maxdepth 1 -type f -printf '%f\n' | sort)"
+    if [[ "$listed" != "$present" ]]; then
+        echo "templates: list exactly the files of templates/ in" \
+            "k8s/base/kustomization.yaml (< listed, > present):" >&2
+        diff <(echo "$listed") <(echo "$present") >&2 || true
+        exit 1
+    fi

@@ -124,11 +124,12 @@ def table(figures: dict[str, Any]) -> str:
             )
         )
     for run in figures.get("send", []):
-        target = (
-            "<= 1.05"
-            if run["ideal_s"] == run["messages"] / run["max_mps"]
-            else ("<= 1.15")
-        )
+        if run["label"].startswith("job run"):
+            target = ""  # a whole run also claims and records: no target
+        elif run["ideal_s"] == run["messages"] / run["max_mps"]:
+            target = "<= 1.05"
+        else:
+            target = "<= 1.15"
         rows.append(
             (
                 f"send {run['label']}: {run['messages']} msgs, L={run['latency_s']} s, "

@@ -258,6 +258,13 @@ def templates_check() -> None:
                 typer.echo(f"    Unicode because of: {culprits}")
             for line in item.body.splitlines():
                 typer.echo(f"    | {line}")
+        if check.non_gsm:
+            culprits = ", ".join(f"{c} (U+{ord(c):04X})" for c in check.non_gsm)
+            typer.echo(
+                f"  WARNING: the template itself uses {culprits}, outside the GSM "
+                "alphabet: every text it renders goes as Unicode, at up to twice "
+                "the segments"
+            )
         if check.problem:
             typer.echo(f"  PROBLEM: {check.problem}")
     if not any(check.enabled for check in checks):
@@ -393,6 +400,10 @@ def health(
 
 def main() -> None:
     """Entry point of the ``habit-notifier`` script."""
+    if sys.argv[1:2] != ["run"]:
+        # Reports piped into `head` end quietly, as other command-line tools do;
+        # a run keeps Python's handling so it can finish and record its sends.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app(prog_name="habit-notifier")
 
 

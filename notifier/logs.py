@@ -11,7 +11,7 @@ import structlog
 
 from notifier.settings import Settings
 
-_MAX_FIELD = 120
+_MAX_FIELD = 500
 
 
 def configure_logging(settings: Settings | None, *, level_name: str = "INFO") -> None:

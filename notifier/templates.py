@@ -113,8 +113,9 @@ class Renderer:
         except UndefinedError as error:
             name = self.rules[rule].template
             raise ConfigError(
-                f"template {name}: {error.message}; a user has id, name and "
-                "first_name, and habits is a list of names (see templates/README.md)"
+                f"template {name} names something a text does not have "
+                f"({error.message}); a user has id, name and first_name, and habits "
+                "is a list of names (see templates/README.md)"
             ) from None
         except TemplateError as error:
             name = self.rules[rule].template
@@ -205,6 +206,7 @@ class TemplateCheck:
     enabled: bool
     rendered: tuple[Rendered, ...] = ()
     problem: str | None = None
+    non_gsm: tuple[str, ...] = ()
 
 
 def check_templates(
@@ -235,7 +237,15 @@ def check_templates(
             if too_long
             else None
         )
+        source = (templates_dir / config.template).read_text(encoding="utf-8")
         checks.append(
-            TemplateCheck(rule, config.template, config.enabled, rendered, problem)
+            TemplateCheck(
+                rule,
+                config.template,
+                config.enabled,
+                rendered,
+                problem,
+                sms_shape(source).non_gsm,
+            )
         )
     return checks
