@@ -162,3 +162,18 @@ def test_real_run_in_the_future_is_refused() -> None:
     result = runner.invoke(app, ["run", "--now", "2099-01-01T00:00:00Z"])
     assert result.exit_code == 2
     assert "in the future" in result.output
+
+
+def test_templates_check_warns_about_unicode_in_the_template_itself(
+    tmp_path: Path,
+) -> None:
+    """A curly apostrophe typed into a template is flagged as a cost, not data."""
+    folder = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), folder)
+    path = folder / "streak_at_risk.txt.j2"
+    path.write_text(path.read_text().replace("don't", "don\u2019t"))
+    result = runner.invoke(
+        app, ["templates", "check"], env={"TEMPLATES_DIR": str(folder)}
+    )
+    assert result.exit_code == 0, result.output
+    assert "WARNING: the template itself uses \u2019 (U+2019)" in result.output
