@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from notifier.rules import NotDue, Rule, decide
 from notifier.settings import Settings, load_settings
 from notifier.summary import RunSummary
 from notifier.templates import SAMPLE_RECIPIENTS, Recipient, Renderer, sms_shape
-from notifier.timewindow import resolve_zone, zone_label
+from notifier.timewindow import zone_label
 
 
 def preview_samples(settings: Settings, local_date: date) -> Iterator[str]:
@@ -49,18 +49,15 @@ def preview_users(
 
     renderer = Renderer(templates_dir(settings))
     clock = DbClock(settings.db_timezone)
-    default_zone = resolve_zone(settings.default_time_zone)
-    assert default_zone is not None
     wanted = sorted(set(user_ids))
     with engine.connect() as conn:
-        groups = groups_for_users(conn, wanted, default_zone, now)
+        groups = groups_for_users(conn, wanted, settings.default_zone, now)
         pages = candidate_pages(
             lambda query: conn.execute(query).all(),
             list({group.raw: group for group in groups.values()}.values()),
             clock,
             Shard(),
-            recent_since=utc_now_naive()
-            - timedelta(hours=settings.text_cooldown_hours),
+            recent_since=utc_now_naive() - settings.text_cooldown,
             user_ids=wanted,
         )
         candidates = {c.user_id: c for page in pages for c in page}

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from notifier.sending import (
 from notifier.settings import Settings
 from notifier.summary import RunSummary
 from notifier.templates import MAX_BODY, Recipient, Renderer, default_templates_dir
-from notifier.timewindow import resolve_zone, zone_label
+from notifier.timewindow import zone_label
 
 _PAGE_RETRIES = 3
 _HEARTBEAT_EVERY = 5.0
@@ -101,9 +101,7 @@ class _Run:
         self.run_id = uuid.uuid4().hex
         self.log = get_logger().bind(run_id=self.run_id)
         self.summary = RunSummary(dry_run=transport is None)
-        self.ledger = Ledger(
-            engine, self.run_id, timedelta(hours=settings.text_cooldown_hours)
-        )
+        self.ledger = Ledger(engine, self.run_id, settings.text_cooldown)
         self.clock = DbClock(settings.db_timezone)
         self.shard = Shard(settings.shard_index, settings.shard_count)
         self.deadline = time.monotonic() + settings.run_deadline_seconds
@@ -185,21 +183,18 @@ class _Run:
             )
 
     def _evaluate_and_send(self) -> None:
-        default_zone = resolve_zone(self.settings.default_time_zone)
-        assert default_zone is not None
         with self.engine.connect() as conn:
             groups = zone_groups(
-                conn, default_zone, self.settings.send_window, self.now
+                conn, self.settings.default_zone, self.settings.send_window, self.now
             )
 
         sender = SendPool(self) if self.transport is not None else None
-        cooldown = timedelta(hours=self.settings.text_cooldown_hours)
         pages = candidate_pages(
             self._fetch,
             groups,
             self.clock,
             self.shard,
-            recent_since=utc_now_naive() - cooldown,
+            recent_since=utc_now_naive() - self.settings.text_cooldown,
         )
         try:
             for page in pages:

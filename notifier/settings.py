@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -162,6 +163,18 @@ class Settings(BaseModel):
                 "completions"
             )
         return self
+
+    @property
+    def default_zone(self) -> tzinfo:
+        """DEFAULT_TIME_ZONE as a zone (checked when the settings were read)."""
+        zone = resolve_zone(self.default_time_zone)
+        assert zone is not None
+        return zone
+
+    @property
+    def text_cooldown(self) -> timedelta:
+        """TEXT_COOLDOWN_HOURS as a duration."""
+        return timedelta(hours=self.text_cooldown_hours)
 
     @property
     def shard_index(self) -> int:
